@@ -1,0 +1,40 @@
+# The two commands a new user needs: `make demo` and `make test`. Both create .venv from
+# pyproject.toml on first use; nothing else needs to be installed beforehand but Python.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   ?= demo
+WORKSHOP := recent_deletes recent_user_deletes source_ip_activity recent_metadata_updates \
+            encryption_status_summary prefix_delete_volume
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+$(DEMO)/manifest.json: | $(STAMP)
+	$(BIN)/s3meta fixtures generate --out $(DEMO) --rows 200000 --days 14
+
+demo: $(STAMP) $(DEMO)/manifest.json
+	@for q in $(WORKSHOP); do \
+	  echo; echo "== $$q"; \
+	  $(BIN)/s3meta query $$q --data $(DEMO) --format table --max-rows 15 --stats || exit $$?; \
+	done
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m ruff check analytics tests bench
+
+clean:
+	rm -rf $(VENV) $(DEMO) build *.egg-info

@@ -1,0 +1,36 @@
+"""s3meta: analytics for Amazon S3 Metadata journal and inventory tables, on DuckDB and Athena."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import Session, connect
+from .catalog import Catalog, Query
+from .errors import BadInput, CatalogError, DataError, EngineError, ParamError, S3MetaError, SQLRefused
+from .result import Result
+
+__version__ = "0.1.0"
+
+
+def catalog() -> Catalog:
+    """The shipped query catalog."""
+    from .catalog import shipped
+    return shipped()
+
+
+def run(name: str, *, data: Any = None, engine: str = "duckdb", **params: Any) -> Result:
+    """Run one catalog query in a throw-away session: `run("recent_deletes", data="demo", since="24h")`."""
+    with connect(engine, data=data) as session:
+        return session.run(name, **params)
+
+
+def sql(text: str, *, data: Any = None, engine: str = "duckdb") -> Result:
+    """Run one ad-hoc read-only statement in a throw-away session."""
+    with connect(engine, data=data) as session:
+        return session.sql(text)
+
+
+__all__ = [
+    "BadInput", "Catalog", "CatalogError", "DataError", "EngineError", "ParamError", "Query", "Result",
+    "S3MetaError", "SQLRefused", "Session", "catalog", "connect", "run", "sql",
+]

@@ -1,0 +1,5 @@
+"""`python -m analytics` runs the s3meta CLI."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""The Python API: a session binds an engine to the catalog; the CLI and notebooks both use it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from . import catalog as _catalog
+from . import engines
+from . import params as _params
+from .catalog import Catalog, Query
+from .engines.base import Engine, Rendered
+from .result import Result
+
+Clock = Callable[[], datetime]
+
+
+class Session:
+    """An engine plus the query catalog. Use as a context manager, or call close()."""
+
+    def __init__(self, engine: Engine, catalog: Catalog | None = None, clock: Clock | None = None):
+        self.engine = engine
+        self.catalog = catalog if catalog is not None else _catalog.shipped()
+        self.clock = clock or _params.utcnow
+
+    # --- the catalog ---------------------------------------------------------------------------
+    def queries(self) -> list[Query]:
+        return list(self.catalog)
+
+    def query(self, name: str) -> Query:
+        return self.catalog.get(name)
+
+    def bind(self, name: str, values: dict[str, Any] | None = None, **kwargs: Any) -> tuple[Query, dict[str, Any]]:
+        """The query and its parameter values, validated and with defaults filled in."""
+        query = self.catalog.get(name)
+        given = {**(values or {}), **kwargs}
+        return query, _params.coerce(query.name, list(query.params), given, now=self.clock())
+
+    def render(self, name: str, values: dict[str, Any] | None = None, **kwargs: Any) -> Rendered:
+        """The statement exactly as this engine will run it, with the values its driver binds."""
+        query, bound = self.bind(name, values, **kwargs)
+        return self.engine.render(query.sql, bound)
+
+    # --- running -------------------------------------------------------------------------------
+    def run(self, name: str, values: dict[str, Any] | None = None, **kwargs: Any) -> Result:
+        """Run a catalog query; parameters as a dict and/or keyword arguments (`since="24h"`)."""
+        query, bound = self.bind(name, values, **kwargs)
+        execution = self.engine.execute(query.sql, bound)
+        return Result(execution.table, query.sql, bound, execution.stats, query=query.name)
+
+    def sql(self, text: str) -> Result:
+        """Run one ad-hoc read-only statement; anything else is refused before it runs."""
+        statement = self.engine.check_read_only(text)
+        execution = self.engine.execute(statement)
+        return Result(execution.table, statement, {}, execution.stats)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Session engine={self.engine.name} queries={len(self.catalog)}>"
+
+
+def connect(engine: str = "duckdb", *, catalog: Catalog | str | None = None, clock: Clock | None = None,
+            **options: Any) -> Session:
+    """Open a session: `connect(data="demo")` for DuckDB over local Parquet.
+
+    `catalog` is a loaded Catalog or a folder of .sql files (default: the shipped catalog);
+    `clock` returns naive UTC "now" (tests pin it); other options go to the engine.
+    """
+    if isinstance(catalog, (str, bytes)) or hasattr(catalog, "__fspath__"):
+        catalog = _catalog.load(catalog)  # type: ignore[arg-type]
+    return Session(engines.create(engine, **options), catalog, clock)

@@ -1,0 +1,265 @@
+"""The `s3meta` command line: argument parsing and output only; the work is done by the API."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from . import __version__, api, catalog as _catalog, output
+from .errors import EXIT_BAD_INPUT, EXIT_ENGINE, BadInput, S3MetaError
+from .params import parse_assignments
+
+TABLE_ROWS = 200  # the table format's default cap on a terminal; other formats never truncate
+INTERRUPTED = 130
+
+
+# --- shared option bundles ------------------------------------------------------------------------
+
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine")
+    group.add_argument("--engine", default=os.environ.get("S3META_ENGINE", "duckdb"),
+                       help="where queries run (default: duckdb, or $S3META_ENGINE)")
+    group.add_argument("--data", metavar="DIR", default=os.environ.get("S3META_DATA"),
+                       help="DuckDB: folder holding journal/*.parquet and inventory/*.parquet (default: $S3META_DATA)")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--format", choices=output.FORMATS,
+                       help="output format (default: table on a terminal, csv otherwise)")
+    group.add_argument("--output", "-o", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    group.add_argument("--max-rows", type=int, metavar="N",
+                       help=f"table format: show at most N rows (default {TABLE_ROWS}; 0 for all)")
+    group.add_argument("--stats", action="store_true", help="print rows and timing on stderr")
+
+
+def _param_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", default=[],
+                        help="a query parameter; repeat for several (e.g. -p since=24h -p bucket=my-bucket)")
+
+
+def _session(args: argparse.Namespace) -> api.Session:
+    options: dict[str, Any] = {}
+    if args.engine == "duckdb":
+        options["data"] = args.data
+    return api.connect(args.engine, **options)
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace) -> int:
+    queries = _catalog.shipped().tagged(args.tag) if args.tag else list(_catalog.shipped())
+    if args.format == "json":
+        rows = [{"name": q.name, "title": q.title, "tags": list(q.tags),
+                 "params": [p.name for p in q.params]} for q in queries]
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(q.name) for q in queries), default=0)
+    for q in queries:
+        print(f"{q.name.ljust(width)}  {q.title}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    query = _catalog.shipped().get(args.name)
+    if args.render:
+        with _session(args) as session:
+            rendered = session.render(query.name, parse_assignments(args.param))
+        print(rendered.sql)
+        if rendered.parameters:
+            shown = rendered.parameters if isinstance(rendered.parameters, list) else rendered.parameters
+            print(f"-- parameters ({session.engine.name}): " + json.dumps(_plain(shown), ensure_ascii=False))
+        return 0
+    print(f"{query.name}: {query.title}")
+    if query.description:
+        print("\n" + query.description)
+    if query.params:
+        print("\nParameters:")
+        for p in query.params:
+            default = "required" if p.required else f"default {p.default}"
+            print(f"  {p.name} ({p.type}, {default}): {p.description}")
+    if query.tags:
+        print(f"\nTags: {', '.join(query.tags)}")
+    print("\n" + query.sql)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    values = parse_assignments(args.param)
+    with _session(args) as session:
+        result = session.run(args.name, values)
+    _emit(result, args)
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    if args.file:
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"cannot read SQL file {args.file}: {exc.strerror or exc}") from None
+    elif args.statement is not None and args.statement != "-":
+        text = args.statement
+    elif not sys.stdin.isatty():
+        text = sys.stdin.read()
+    else:
+        raise BadInput("no SQL given: pass it as an argument, with -f FILE, or on stdin")
+    with _session(args) as session:
+        result = session.sql(text)
+    _emit(result, args)
+    return 0
+
+
+def cmd_fixtures_generate(args: argparse.Namespace) -> int:
+    from . import fixtures
+    from .params import parse_timestamp, utcnow
+
+    end = None
+    if args.end:
+        try:
+            end = parse_timestamp(args.end, utcnow())
+        except ValueError as exc:
+            raise BadInput(f"--end: {exc}") from None
+    manifest = fixtures.generate(args.out, rows=args.rows, seed=args.seed, days=args.days, end=end,
+                                 incidents=not args.no_incidents)
+    print(f"s3meta: wrote {manifest['rows']} journal rows and {manifest['inventory_rows']} inventory rows "
+          f"({manifest['start']} to {manifest['end']}) to {args.out}", file=sys.stderr)
+    return 0
+
+
+# --- output -------------------------------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    from .values import jsonable
+    return jsonable(value)
+
+
+@contextmanager
+def _destination(path: str | None, binary: bool) -> Iterator[IO]:
+    if path:
+        from .files import atomic_write
+        try:
+            with atomic_write(path, binary=binary) as fh:
+                yield fh
+        except OSError as exc:
+            raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
+    if binary:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    # UTF-8 whatever the locale: keys are UTF-8 and must round-trip.
+    stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+    try:
+        yield stream
+        stream.flush()
+    finally:
+        stream.detach()
+
+
+def _emit(result, args: argparse.Namespace) -> None:
+    fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "csv")
+    if fmt in output.BINARY_FORMATS and not args.output and sys.stdout.isatty():
+        raise BadInput(f"{fmt} output is binary: pass --output FILE or pipe it")
+    max_rows = None
+    if fmt == "table":
+        max_rows = TABLE_ROWS if args.max_rows is None else (args.max_rows or None)
+    with _destination(args.output, fmt in output.BINARY_FORMATS) as out:
+        output.write(result.table, fmt, out, max_rows=max_rows)
+    if args.stats or sys.stderr.isatty():
+        stats = result.stats
+        print(f"s3meta: {stats.get('rows', 0)} rows in {stats.get('elapsed_seconds', 0):.3f} s "
+              f"({stats.get('engine', '?')})", file=sys.stderr)
+
+
+# --- the parser ---------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s3meta",
+        description="Query Amazon S3 Metadata journal and inventory tables with a tested SQL catalog.",
+        epilog="Exit codes: 0 success, 1 findings at or above --fail-on (report), 2 bad input, "
+               "3 engine failure, 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"s3meta {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("list", help="list the catalog's queries", description="List the catalog's queries.")
+    p.add_argument("--tag", help="only queries with this tag (e.g. workshop)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("show", help="show a query: description, parameters, SQL",
+                       description="Show a query's description, parameters and SQL.")
+    p.add_argument("name")
+    p.add_argument("--render", action="store_true",
+                   help="print the statement exactly as the engine will run it, with its bound values")
+    _param_options(p)
+    _engine_options(p)
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("query", help="run a catalog query", description="Run a catalog query.")
+    p.add_argument("name")
+    _param_options(p)
+    _engine_options(p)
+    _output_options(p)
+    p.set_defaults(handler=cmd_query)
+
+    p = sub.add_parser("sql", help="run one ad-hoc read-only SQL statement",
+                       description="Run one read-only statement (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, "
+                                   "SHOW, SUMMARIZE). Anything else is refused with exit 2.")
+    p.add_argument("statement", nargs="?", help="the SQL ('-' or nothing: read stdin)")
+    p.add_argument("-f", "--file", help="read the SQL from FILE")
+    _engine_options(p)
+    _output_options(p)
+    p.set_defaults(handler=cmd_sql)
+
+    p = sub.add_parser("fixtures", help="synthetic S3 Metadata data",
+                       description="Synthetic journal and inventory data in the exact AWS schema.")
+    fsub = p.add_subparsers(dest="fixtures_command", metavar="COMMAND", required=True)
+    g = fsub.add_parser("generate", help="generate a data set",
+                        description="Write DIR/journal/*.parquet, DIR/inventory/*.parquet and DIR/manifest.json.")
+    g.add_argument("--out", required=True, metavar="DIR")
+    g.add_argument("--rows", type=int, default=100_000, help="journal rows, approximately (default 100000)")
+    g.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    g.add_argument("--days", type=int, default=14, help="days of journal (default 14)")
+    g.add_argument("--end", metavar="TIMESTAMP", help="end of the journal, ISO 8601 (default: this hour)")
+    g.add_argument("--no-incidents", action="store_true", help="plant no incidents")
+    g.set_defaults(handler=cmd_fixtures_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except S3MetaError as exc:
+        _fail(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours. Point stdout at devnull so the
+        # interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # a bug: still one line, and a code a scheduler can act on
+        if os.environ.get("S3META_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set S3META_DEBUG=1 for a traceback)")
+        return EXIT_ENGINE
+
+
+def _fail(message: str) -> None:
+    line = " ".join(message.split()) if "\n" in message else message
+    print(f"s3meta: error: {line}", file=sys.stderr)
+
+
+__all__ = ["main", "build_parser", "EXIT_BAD_INPUT"]

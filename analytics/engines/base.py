@@ -1,0 +1,131 @@
+"""The engine seam: the plumbing every engine shares, and the two methods an engine implements.
+
+An engine knows how to run one statement with bound parameters and return Arrow, and how to tell
+a read-only statement from anything else. Everything else (placeholder rendering, timing,
+statistics, wrapping driver errors) lives here once. Engines know nothing of the catalog: they
+receive SQL text with `:name` placeholders and a dict of already-coerced values.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from .. import catalog as _sql
+
+# What ad-hoc SQL may start with: queries only. Checked on the text after comments and opening
+# parentheses, in addition to each engine's own parser, because parsers class some commands
+# (DuckDB's PRAGMA, for one) as SELECTs.
+READ_ONLY_KEYWORDS = frozenset({"SELECT", "WITH", "VALUES", "EXPLAIN", "DESCRIBE", "SHOW", "SUMMARIZE", "FROM", "TABLE"})
+_FIRST_WORD = re.compile(r"[A-Za-z_]+")
+
+
+@dataclass
+class Rendered:
+    """A statement exactly as the engine will run it: text, and the values its driver binds."""
+
+    sql: str
+    parameters: Any  # dict for named styles, list for positional ones; None when there are none
+
+
+@dataclass
+class Execution:
+    """What an engine returns for one statement."""
+
+    table: pa.Table
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine:
+    """Base class. Subclasses set `name` and `paramstyle` and implement `_execute` and `_statements`."""
+
+    name: ClassVar[str] = "base"
+    # "named": `:x` becomes `$x` and values bind from a dict (DuckDB).
+    # "qmark": `:x` becomes `?` and values bind in order of appearance (Athena ExecutionParameters).
+    paramstyle: ClassVar[str] = "named"
+
+    # --- what an engine implements -------------------------------------------------------------
+    def _execute(self, rendered: Rendered) -> Execution:
+        raise NotImplementedError
+
+    def _statements(self, sql: str) -> list[tuple[str, str]]:
+        """Split ad-hoc SQL into (statement kind, text) with the engine's own parser.
+
+        Kinds are upper-case names such as SELECT, EXPLAIN, COPY. Raises SQLRefused on a syntax error.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the engine's connection."""
+
+    # --- shared plumbing -------------------------------------------------------------------------
+    def render(self, sql: str, values: dict[str, Any] | None = None) -> Rendered:
+        """The statement with placeholders in this engine's style, and the values to bind."""
+        values = values or {}
+        if not _sql.placeholders(sql):
+            return Rendered(sql, None)
+        if self.paramstyle == "named":
+            return Rendered(_sql.substitute(sql, lambda name: "$" + name), dict(values))
+        order = _sql.placeholders(sql)
+        return Rendered(_sql.substitute(sql, lambda name: "?"), [self.bind_value(values[n]) for n in order])
+
+    def bind_value(self, value: Any) -> Any:
+        """How one Python value is handed to the driver (positional engines override this)."""
+        return value
+
+    def execute(self, sql: str, values: dict[str, Any] | None = None) -> Execution:
+        """Run one statement; statistics always hold the engine name, row count and elapsed seconds."""
+        rendered = self.render(sql, values)
+        started = time.perf_counter()
+        result = self._execute(rendered)
+        result.stats.setdefault("engine", self.name)
+        result.stats["rows"] = result.table.num_rows
+        result.stats["elapsed_seconds"] = round(time.perf_counter() - started, 6)
+        return result
+
+    def check_read_only(self, sql: str) -> str:
+        """The single statement in `sql` if it is a read-only query; SQLRefused otherwise."""
+        from ..errors import SQLRefused
+
+        statements = self._statements(sql)
+        if not statements:
+            raise SQLRefused("no SQL statement given")
+        if len(statements) > 1:
+            raise SQLRefused(f"refused: {len(statements)} statements given; ad-hoc SQL runs one query at a time")
+        kind = statements[0][0]
+        # The keyword is read from the user's own text: the parser may hand back a rewrite
+        # (DuckDB turns `PRAGMA version` into a SELECT from pragma_version()).
+        text = sql.strip().rstrip(";").rstrip()
+        first = leading_keyword(text)
+        if kind not in ("SELECT", "EXPLAIN") or first not in READ_ONLY_KEYWORDS:
+            shown = first or kind
+            raise SQLRefused(f"refused: {shown} is not a read-only query; ad-hoc SQL may only be "
+                             "SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW or SUMMARIZE")
+        if first == "EXPLAIN":
+            # EXPLAIN ANALYZE runs its statement, so what follows EXPLAIN must pass the same check.
+            inner = re.sub(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?", "", strip_leading(text), flags=re.I)
+            self.check_read_only(inner)
+        return text
+
+
+def strip_leading(sql: str) -> str:
+    """The SQL without leading white space, comments and opening parentheses."""
+    previous = None
+    while previous != sql:
+        previous = sql
+        sql = sql.lstrip().lstrip("(")
+        if sql.startswith("--"):
+            sql = sql.split("\n", 1)[1] if "\n" in sql else ""
+        elif sql.startswith("/*"):
+            end = sql.find("*/")
+            sql = sql[end + 2:] if end >= 0 else ""
+    return sql
+
+
+def leading_keyword(sql: str) -> str:
+    match = _FIRST_WORD.match(strip_leading(sql))
+    return match.group(0).upper() if match else ""

@@ -1,0 +1,46 @@
+"""The toolkit's one family of errors; the CLI turns each into a one-line message and an exit code."""
+
+from __future__ import annotations
+
+# Exit codes, documented in the README. The CLI is the only place that maps errors to them.
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+EXIT_ENGINE = 3
+
+
+class S3MetaError(Exception):
+    """Base class. `exit_code` says how the CLI ends when this error reaches it."""
+
+    exit_code = EXIT_ENGINE
+
+
+class BadInput(S3MetaError):
+    """Anything the user can fix by changing what they typed or pointed at."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class CatalogError(BadInput):
+    """An unknown query name, or a query file that is malformed."""
+
+
+class ParamError(BadInput):
+    """A parameter value that does not have the declared type or form."""
+
+    def __init__(self, query: str | None, param: str, message: str):
+        self.query, self.param = query, param
+        where = f"query {query!r}, parameter {param!r}" if query else f"parameter {param!r}"
+        super().__init__(f"{where}: {message}")
+
+
+class DataError(BadInput):
+    """Missing or unreadable data, or data whose schema is not the S3 Metadata schema."""
+
+
+class SQLRefused(BadInput):
+    """Ad-hoc SQL that is not a read-only query, or SQL the engine cannot parse or bind."""
+
+
+class EngineError(S3MetaError):
+    """The engine failed on a valid request (I/O, memory, a remote service)."""

@@ -1,0 +1,62 @@
+"""Turning Arrow values into JSON-ready and display-ready Python values, in one place."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+def python_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows as dicts with maps as dicts (not lists of pairs)."""
+    return table.to_pylist(maps_as_pydicts="strict")
+
+
+def jsonable(value: Any) -> Any:
+    """A value as JSON can carry it: ISO 8601 timestamps (naive UTC as stored), maps as objects."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+def text(value: Any) -> str:
+    """A value as one CSV field: NULL as empty, maps and lists as JSON, timestamps in ISO 8601."""
+    if value is None:
+        return ""
+    plain = jsonable(value)
+    if isinstance(plain, (dict, list)):
+        return json.dumps(plain, ensure_ascii=False, sort_keys=True)
+    if isinstance(plain, bool):
+        return "true" if plain else "false"
+    return str(plain)
+
+
+def display(value: Any, width: int = 60) -> str:
+    """A value for a terminal or a table cell: control characters escaped, long text cut with '…'.
+
+    Object keys are chosen by whoever uploads them; a key holding a newline or a terminal escape
+    sequence must not break the table or drive the terminal.
+    """
+    shown = "NULL" if value is None else text(value)
+    shown = shown.translate(_CONTROL)
+    return shown if len(shown) <= width else shown[: width - 1] + "…"
