@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any as _Any
 
 from .api import Session, connect
 from .catalog import Catalog, Query
@@ -12,19 +12,13 @@ from .result import Result
 __version__ = "0.1.0"
 
 
-def catalog() -> Catalog:
-    """The shipped query catalog."""
-    from .catalog import shipped
-    return shipped()
-
-
-def run(name: str, *, data: Any = None, engine: str = "duckdb", **params: Any) -> Result:
+def run(name: str, *, data: _Any = None, engine: str = "duckdb", **params: _Any) -> Result:
     """Run one catalog query in a throw-away session: `run("recent_deletes", data="demo", since="24h")`."""
     with connect(engine, data=data) as session:
         return session.run(name, **params)
 
 
-def sql(text: str, *, data: Any = None, engine: str = "duckdb") -> Result:
+def sql(text: str, *, data: _Any = None, engine: str = "duckdb") -> Result:
     """Run one ad-hoc read-only statement in a throw-away session."""
     with connect(engine, data=data) as session:
         return session.sql(text)
@@ -32,5 +26,5 @@ def sql(text: str, *, data: Any = None, engine: str = "duckdb") -> Result:
 
 __all__ = [
     "BadInput", "Catalog", "CatalogError", "DataError", "EngineError", "ParamError", "Query", "Result",
-    "S3MetaError", "SQLRefused", "Session", "catalog", "connect", "run", "sql",
+    "S3MetaError", "SQLRefused", "Session", "connect", "run", "sql",
 ]

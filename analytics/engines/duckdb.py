@@ -116,8 +116,11 @@ class DuckDBEngine(Engine):
         if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
                             duckdb.ConversionException, duckdb.NotImplementedException)):
             return SQLRefused(f"invalid SQL: {message}")
-        if isinstance(exc, (duckdb.IOException, duckdb.InvalidInputException)):
+        if isinstance(exc, duckdb.IOException) or (
+                isinstance(exc, duckdb.InvalidInputException) and ".parquet" in message):
             return DataError(f"unreadable data: {message}")
+        if isinstance(exc, duckdb.InvalidInputException):
+            return SQLRefused(f"refused: {message}")
         return EngineError(f"DuckDB failed: {message}")
 
     def close(self) -> None:

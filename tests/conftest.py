@@ -1,0 +1,152 @@
+"""Shared fixtures: a pinned clock, a hand-built data set with known answers, the committed fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analytics import schema
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ROOT / "fixtures" / "small"
+NOW = datetime(2025, 11, 21, 6, 0, 0)  # the pinned clock: naive UTC
+WINDOW = {"since": "2025-11-20T00:00:00", "until": "2025-11-21T00:00:00"}
+MiB = 1024 * 1024
+T = datetime
+
+# The hand-built journal: every case the workshop queries must get right, with answers worked out
+# by hand in test_workshop.py. Columns left out are NULL (AWS's rule for permanent deletes).
+ODD_KEY = 'q"uote,comma\nnew.csv'
+SCRIPT_KEY = "<script>alert(1)</script>/日本語.txt"
+
+
+def _full(**row):
+    base = dict(is_delete_marker=False, e_tag="d41d8cd98f00b204e9800998ecf8427e", storage_class="STANDARD",
+                is_multipart=False, is_bucket_key_enabled=False, checksum_algorithm="CRC32",
+                object_tags=[], user_metadata=[], request_id="REQ0000000000001")
+    return base | row
+
+
+HAND_JOURNAL = [
+    # versioned bucket: create, tag, delete marker, then the version deleted for good
+    _full(bucket="vers-bucket", key="docs/a.txt", sequence_number="0001", record_type="CREATE",
+          record_timestamp=T(2025, 11, 20, 9), version_id="v1", size=2 * MiB, last_modified_date=T(2025, 11, 20, 9),
+          encryption_status="SSE-KMS", kms_key_arn="arn:aws:kms:us-east-1:111122223333:key/k1",
+          requester="111122223333", source_ip_address="192.0.2.10"),
+    _full(bucket="vers-bucket", key="docs/a.txt", sequence_number="0002", record_type="UPDATE_METADATA",
+          record_timestamp=T(2025, 11, 20, 9, 30), version_id="v1", size=2 * MiB,
+          last_modified_date=T(2025, 11, 20, 9), encryption_status="SSE-KMS",
+          kms_key_arn="arn:aws:kms:us-east-1:111122223333:key/k1", object_tags=[("env", "prod")],
+          requester="111122223333", source_ip_address="192.0.2.10"),
+    dict(bucket="vers-bucket", key="docs/a.txt", sequence_number="0003", record_type="DELETE",
+         record_timestamp=T(2025, 11, 20, 10), version_id="dm1", is_delete_marker=True, size=0,
+         last_modified_date=T(2025, 11, 20, 10), requester="444455556666", source_ip_address="2001:db8::1",
+         request_id="REQ0000000000003"),
+    dict(bucket="vers-bucket", key="docs/a.txt", sequence_number="0004", record_type="DELETE",
+         record_timestamp=T(2025, 11, 20, 10, 30), version_id="v1"),
+    # versioned bucket: lifecycle transition, then a lifecycle expiration (delete marker)
+    _full(bucket="vers-bucket", key="logs/b.log", sequence_number="0001", record_type="CREATE",
+          record_timestamp=T(2025, 11, 20, 8), version_id="v2", size=1 * MiB, last_modified_date=T(2025, 11, 20, 8),
+          encryption_status="SSE-S3", requester="111122223333", source_ip_address="192.0.2.10"),
+    _full(bucket="vers-bucket", key="logs/b.log", sequence_number="0002", record_type="UPDATE_METADATA",
+          record_timestamp=T(2025, 11, 20, 11), version_id="v2", size=1 * MiB, last_modified_date=T(2025, 11, 20, 8),
+          storage_class="GLACIER", encryption_status="SSE-S3", requester="s3.amazonaws.com", source_ip_address=None),
+    dict(bucket="vers-bucket", key="logs/b.log", sequence_number="0003", record_type="DELETE",
+         record_timestamp=T(2025, 11, 20, 12), version_id="dm2", is_delete_marker=True, size=0,
+         last_modified_date=T(2025, 11, 20, 12), requester="s3.amazonaws.com"),
+    # versioned bucket: a backfilled version deleted for good while the inventory still lags
+    dict(bucket="vers-bucket", key="old/lagging.bin", sequence_number="0009", record_type="DELETE",
+         record_timestamp=T(2025, 11, 20, 11, 50), version_id="vB"),
+    # unversioned bucket: an odd key created, overwritten, deleted (size is the overwrite's)
+    _full(bucket="plain-bucket", key=ODD_KEY, sequence_number="0001", record_type="CREATE",
+          record_timestamp=T(2025, 11, 20, 9, 15), version_id=None, size=3 * MiB,
+          last_modified_date=T(2025, 11, 20, 9, 15), encryption_status=None,
+          requester="111122223333", source_ip_address="198.51.100.7"),
+    _full(bucket="plain-bucket", key=ODD_KEY, sequence_number="0002", record_type="CREATE",
+          record_timestamp=T(2025, 11, 20, 9, 45), version_id=None, size=5 * MiB,
+          last_modified_date=T(2025, 11, 20, 9, 45), encryption_status="SSE-S3",
+          requester="111122223333", source_ip_address="198.51.100.7"),
+    dict(bucket="plain-bucket", key=ODD_KEY, sequence_number="0003", record_type="DELETE",
+         record_timestamp=T(2025, 11, 20, 11, 30), version_id=None),
+    # unversioned bucket: a backfilled object deleted for good (no CREATE, gone from inventory)
+    dict(bucket="plain-bucket", key="old/backfilled.bin", sequence_number="0005", record_type="DELETE",
+         record_timestamp=T(2025, 11, 20, 11, 45), version_id=None),
+    _full(bucket="plain-bucket", key=SCRIPT_KEY, sequence_number="0001", record_type="CREATE",
+          record_timestamp=T(2025, 11, 20, 13), version_id=None, size=100, last_modified_date=T(2025, 11, 20, 13),
+          encryption_status=None, requester="777788889999", source_ip_address="203.0.113.9"),
+    # at the window's edges: before since (out), exactly at since (in), exactly at until (out)
+    dict(bucket="vers-bucket", key="edge/before.txt", sequence_number="0001", record_type="DELETE",
+         record_timestamp=T(2025, 11, 19, 23, 59, 59, 999999), version_id="e0"),
+    dict(bucket="vers-bucket", key="edge/at-since.txt", sequence_number="0001", record_type="DELETE",
+         record_timestamp=T(2025, 11, 20, 0, 0, 0), version_id="e1"),
+    dict(bucket="vers-bucket", key="edge/at-until.txt", sequence_number="0001", record_type="DELETE",
+         record_timestamp=T(2025, 11, 21, 0, 0, 0), version_id="e2"),
+]
+
+HAND_INVENTORY = [
+    dict(bucket="vers-bucket", key="docs/a.txt", sequence_number="0003", version_id="dm1", is_delete_marker=True,
+         size=0, last_modified_date=T(2025, 11, 20, 10)),
+    _full(bucket="vers-bucket", key="logs/b.log", sequence_number="0002", version_id="v2", size=1 * MiB,
+          last_modified_date=T(2025, 11, 20, 8), storage_class="GLACIER", encryption_status="SSE-S3"),
+    dict(bucket="vers-bucket", key="logs/b.log", sequence_number="0003", version_id="dm2", is_delete_marker=True,
+         size=0, last_modified_date=T(2025, 11, 20, 12)),
+    _full(bucket="vers-bucket", key="old/lagging.bin", sequence_number="0001", version_id="vB", size=4 * MiB,
+          last_modified_date=T(2024, 1, 1), encryption_status="SSE-KMS",
+          kms_key_arn="arn:aws:kms:us-east-1:111122223333:key/k1"),
+    _full(bucket="plain-bucket", key=SCRIPT_KEY, sequence_number="0001", version_id=None, size=100,
+          last_modified_date=T(2025, 11, 20, 13), encryption_status=None),
+    _full(bucket="plain-bucket", key="old/keep.dat", sequence_number="0001", version_id=None, size=10 * MiB,
+          last_modified_date=T(2023, 6, 1), encryption_status="SSE-S3"),
+]
+
+
+def write_tables(root: Path, journal: list[dict], inventory: list[dict]) -> Path:
+    for name, rows, sch in (("journal", journal, schema.JOURNAL), ("inventory", inventory, schema.INVENTORY)):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pylist([{k: r.get(k) for k in sch.names} for r in rows], schema=sch)
+        pq.write_table(table, root / name / "part-00000.parquet", compression="zstd")
+    return root
+
+
+@pytest.fixture(scope="session")
+def hand_data(tmp_path_factory) -> Path:
+    return write_tables(tmp_path_factory.mktemp("hand"), HAND_JOURNAL, HAND_INVENTORY)
+
+
+@pytest.fixture(scope="session")
+def small_data() -> Path:
+    assert (SMALL / "manifest.json").is_file(), "fixtures/small is missing: run the generator"
+    return SMALL
+
+
+@pytest.fixture(scope="session")
+def small_manifest(small_data) -> dict:
+    return json.loads((small_data / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def clock():
+    return lambda: NOW
+
+
+@pytest.fixture
+def hand(hand_data, clock):
+    import analytics
+    with analytics.connect(data=hand_data, clock=clock) as session:
+        yield session
+
+
+def cli(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real command (`python -m analytics`) and capture its output as text."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("S3META_")}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "analytics", *args], input=stdin, capture_output=True,
+                          text=True, encoding="utf-8", env=environment, timeout=120)

@@ -1,0 +1,132 @@
+"""The DuckDB engine: data discovery, schema checks, the sandbox, the read-only guard, error mapping."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import analytics
+from analytics.errors import DataError, SQLRefused
+from conftest import HAND_INVENTORY, HAND_JOURNAL, write_tables
+
+REFUSED = [
+    "COPY journal TO 'out.csv'", "COPY (SELECT 1) TO 'x.parquet'", "ATTACH 'x.db'", "DETACH x",
+    "INSTALL httpfs", "LOAD httpfs", "CREATE TABLE t AS SELECT 1", "CREATE VIEW v AS SELECT 1",
+    "INSERT INTO journal SELECT * FROM journal", "UPDATE journal SET key = 'x'", "DELETE FROM journal",
+    "DROP VIEW journal", "SET threads = 1", "RESET threads", "PRAGMA version", "PRAGMA threads=1",
+    "CALL pragma_version()", "EXPORT DATABASE 'x'", "USE memory", "CHECKPOINT",
+    "SELECT 1; SELECT 2", "SELECT 1; DROP VIEW journal", "EXPLAIN ANALYZE COPY (SELECT 1) TO 'x.csv'",
+    "WITH a AS (SELECT 1) INSERT INTO journal SELECT * FROM journal",
+]
+ALLOWED = [
+    "SELECT count(*) FROM journal", "select 1", "  -- comment\n SELECT 1", "/* c */ (SELECT 1)",
+    "WITH a AS (SELECT 1 AS x) SELECT x FROM a", "VALUES (1, 'a')", "EXPLAIN SELECT * FROM journal",
+    "EXPLAIN ANALYZE SELECT count(*) FROM journal", "DESCRIBE journal", "SHOW TABLES", "SUMMARIZE inventory",
+    "FROM journal LIMIT 1", "SELECT 1;",
+]
+
+
+@pytest.mark.parametrize("statement", REFUSED)
+def test_ad_hoc_sql_refuses_anything_but_a_query(hand, statement):
+    with pytest.raises(SQLRefused) as err:
+        hand.sql(statement)
+    assert str(err.value).startswith("refused")
+
+
+@pytest.mark.parametrize("statement", ALLOWED)
+def test_ad_hoc_sql_allows_queries(hand, statement):
+    assert hand.sql(statement).table.num_columns >= 1
+
+
+def test_refused_statements_change_nothing(hand):
+    before = hand.sql("SELECT count(*) AS n FROM journal").rows()
+    for statement in REFUSED:
+        with pytest.raises(SQLRefused):
+            hand.sql(statement)
+    assert hand.sql("SELECT count(*) AS n FROM journal").rows() == before == [{"n": len(HAND_JOURNAL)}]
+
+
+def test_sandbox_blocks_files_outside_the_data_folder(hand, tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a\n1\n")
+    with pytest.raises(SQLRefused, match="disabled by configuration|Permission"):
+        hand.sql(f"SELECT * FROM read_csv('{secret}')")
+
+
+def test_sandbox_cannot_be_switched_off(hand):
+    with pytest.raises(SQLRefused):
+        hand.engine.execute("SET enable_external_access = true")
+
+
+def test_invalid_sql_is_bad_input(hand):
+    with pytest.raises(SQLRefused, match="invalid SQL: Parser Error"):
+        hand.sql("SELEC 1")
+    with pytest.raises(SQLRefused, match="invalid SQL: Binder Error"):
+        hand.sql("SELECT no_such_column FROM journal")
+
+
+def test_missing_folder_and_empty_folder(tmp_path):
+    with pytest.raises(DataError, match="data folder not found"):
+        analytics.connect(data=tmp_path / "nope")
+    with pytest.raises(DataError, match="no Parquet data under"):
+        analytics.connect(data=tmp_path)
+
+
+def test_missing_table_is_named(tmp_path):
+    write_tables(tmp_path, HAND_JOURNAL, HAND_INVENTORY)
+    for f in (tmp_path / "inventory").glob("*.parquet"):
+        f.unlink()
+    with analytics.connect(data=tmp_path) as session:
+        assert len(session.run("recent_deletes", since="2025-11-20", until="2025-11-21")) > 0
+        with pytest.raises(DataError, match="no inventory data"):
+            session.run("encryption_status_summary")
+
+
+def test_schema_mismatch_names_the_missing_column(tmp_path):
+    write_tables(tmp_path, HAND_JOURNAL, HAND_INVENTORY)
+    path = tmp_path / "journal" / "part-00000.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["requester", "request_id"]), path)
+    with pytest.raises(DataError, match="missing columns requester, request_id"):
+        analytics.connect(data=tmp_path)
+
+
+def test_schema_type_mismatch_is_named(tmp_path):
+    write_tables(tmp_path, HAND_JOURNAL, HAND_INVENTORY)
+    path = tmp_path / "journal" / "part-00000.parquet"
+    table = pq.read_table(path)
+    i = table.schema.get_field_index("record_timestamp")
+    table = table.set_column(i, "record_timestamp", table.column(i).cast(pa.string()))
+    pq.write_table(table, path)
+    with pytest.raises(DataError, match="column record_timestamp has type VARCHAR, expected TIMESTAMP"):
+        analytics.connect(data=tmp_path)
+
+
+def test_nested_folders_and_extra_columns_are_read(tmp_path):
+    write_tables(tmp_path, HAND_JOURNAL, HAND_INVENTORY)
+    nested = tmp_path / "journal" / "year=2025"
+    nested.mkdir()
+    (tmp_path / "journal" / "part-00000.parquet").rename(nested / "p.parquet")
+    with analytics.connect(data=tmp_path) as session:
+        assert session.sql("SELECT count(*) AS n FROM journal").rows() == [{"n": len(HAND_JOURNAL)}]
+
+
+def test_corrupted_parquet_is_a_clear_data_error(tmp_path):
+    write_tables(tmp_path, HAND_JOURNAL, HAND_INVENTORY)
+    path = tmp_path / "journal" / "part-00000.parquet"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError) as err:
+        with analytics.connect(data=tmp_path) as session:
+            session.run("recent_deletes")
+    assert "part-00000.parquet" in str(err.value)
+
+
+def test_timezone_is_utc(hand):
+    assert hand.sql("SELECT current_setting('TimeZone') AS tz").rows() == [{"tz": "UTC"}]
+
+
+def test_parameters_are_bound_not_pasted(hand):
+    rendered = hand.render("recent_deletes", since="2025-11-20", until="2025-11-21", bucket="vers-bucket")
+    assert "vers-bucket" not in rendered.sql and "2025" not in rendered.sql
+    assert "$since" in rendered.sql and rendered.parameters["bucket"] == "vers-bucket"
