@@ -16,5 +16,5 @@ WHERE record_type = 'UPDATE_METADATA'
   AND record_timestamp >= :since
   AND record_timestamp < :until
   AND (:bucket IS NULL OR bucket = :bucket)
-ORDER BY record_timestamp DESC, key, sequence_number DESC
+ORDER BY record_timestamp DESC, key, bucket, sequence_number DESC
 LIMIT :limit
