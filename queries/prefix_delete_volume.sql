@@ -27,17 +27,24 @@ WITH deletes AS (
       AND (:bucket IS NULL OR bucket = :bucket)
 ),
 created AS (
-    -- The CREATE that wrote the deleted version: the latest one before the delete.
-    SELECT d.bucket, d.key, d.sequence_number, max_by(c.size, c.sequence_number) AS size
-    FROM deletes AS d
-    JOIN journal AS c
-      ON c.bucket = d.bucket
-     AND c.key = d.key
-     AND c.version_id IS NOT DISTINCT FROM d.version_id
-     AND c.sequence_number < d.sequence_number
-    WHERE c.record_type = 'CREATE'
-      AND c.record_timestamp < :until
-    GROUP BY d.bucket, d.key, d.sequence_number
+    -- The CREATE that wrote the deleted version: the latest one before the delete. Ranked with
+    -- row_number rather than max_by, whose NULL handling differs (DuckDB skips a NULL size,
+    -- Trino returns it).
+    SELECT bucket, key, sequence_number, size
+    FROM (
+        SELECT d.bucket, d.key, d.sequence_number, c.size,
+               row_number() OVER (PARTITION BY d.bucket, d.key, d.sequence_number
+                                  ORDER BY c.sequence_number DESC) AS rank
+        FROM deletes AS d
+        JOIN journal AS c
+          ON c.bucket = d.bucket
+         AND c.key = d.key
+         AND c.version_id IS NOT DISTINCT FROM d.version_id
+         AND c.sequence_number < d.sequence_number
+        WHERE c.record_type = 'CREATE'
+          AND c.record_timestamp < :until
+    ) AS ranked
+    WHERE rank = 1
 )
 SELECT CASE WHEN strpos(d.key, '/') > 0 THEN substr(d.key, 1, strpos(d.key, '/') - 1) ELSE d.key END
            AS top_level_prefix,
