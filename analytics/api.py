@@ -8,6 +8,7 @@ from typing import Any, Callable
 from . import catalog as _catalog
 from . import engines
 from . import params as _params
+from . import settings
 from .catalog import Catalog, Query
 from .engines.base import Engine, Rendered
 from .result import Result
@@ -67,13 +68,22 @@ class Session:
         return f"<Session engine={self.engine.name} queries={len(self.catalog)}>"
 
 
-def connect(engine: str = "duckdb", *, catalog: Catalog | str | None = None, clock: Clock | None = None,
-            **options: Any) -> Session:
-    """Open a session: `connect(data="demo")` for DuckDB over local Parquet.
+def connect(engine: str | None = None, *, profile: str | None = None, config: str | None = None,
+            catalog: Catalog | str | None = None, clock: Clock | None = None, **options: Any) -> Session:
+    """Open a session.
 
-    `catalog` is a loaded Catalog or a folder of .sql files (default: the shipped catalog);
-    `clock` returns naive UTC "now" (tests pin it); other options go to the engine.
+    `connect(data="demo")` runs DuckDB over local Parquet; `connect("athena", buckets=["my-bucket"],
+    workgroup="s3meta")` runs Athena; `connect(profile="prod")` takes a named profile from the
+    config file (see analytics.settings). Settings given here beat environment variables, which beat
+    the profile. `catalog` is a loaded Catalog or a folder of .sql files (default: the shipped one);
+    `clock` returns naive UTC "now" (tests pin it). Other options (progress, poll_interval, threads)
+    go to the engine as they are.
     """
     if isinstance(catalog, (str, bytes)) or hasattr(catalog, "__fspath__"):
         catalog = _catalog.load(catalog)  # type: ignore[arg-type]
-    return Session(engines.create(engine, **options), catalog, clock)
+    given = {k: options.pop(k) for k in list(options) if k in settings.SETTINGS}
+    if engine is None and given.get("data") is not None:
+        engine = "duckdb"  # a data folder means local Parquet, whatever the profile says
+    resolved = settings.resolve({**given, "engine": engine}, config=config, profile=profile)
+    name, engine_options = settings.engine_options(resolved)
+    return Session(engines.create(name, **engine_options, **options), catalog, clock)

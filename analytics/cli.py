@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from . import __version__, api, catalog as _catalog, output
+from . import __version__, api, catalog as _catalog, output, settings
 from .errors import EXIT_BAD_INPUT, EXIT_ENGINE, BadInput, S3MetaError
 from .params import parse_assignments
 
@@ -22,11 +22,22 @@ INTERRUPTED = 130
 # --- shared option bundles ------------------------------------------------------------------------
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("engine")
-    group.add_argument("--engine", default=os.environ.get("S3META_ENGINE", "duckdb"),
-                       help="where queries run (default: duckdb, or $S3META_ENGINE)")
-    group.add_argument("--data", metavar="DIR", default=os.environ.get("S3META_DATA"),
-                       help="DuckDB: folder holding journal/*.parquet and inventory/*.parquet (default: $S3META_DATA)")
+    # Defaults are None: settings.resolve() fills them from the environment and the config profile.
+    group = parser.add_argument_group("engine (flags beat $S3META_* variables, which beat the config profile)")
+    group.add_argument("--engine", choices=("duckdb", "athena"), help="where queries run (default: duckdb)")
+    group.add_argument("--data", metavar="DIR",
+                       help="duckdb: folder holding journal/**/*.parquet and inventory/**/*.parquet")
+    group.add_argument("--bucket", dest="buckets", action="append", metavar="NAME",
+                       help="athena: general purpose bucket whose S3 Metadata tables to query; repeat for several")
+    group.add_argument("--namespace", help="athena: the tables' namespace, for legacy bucket names (b_...)")
+    group.add_argument("--catalog", help="athena: data catalog (default s3tablescatalog/aws-s3)")
+    group.add_argument("--workgroup", help="athena: workgroup (its per-query scan cutoff is the hard cost limit)")
+    group.add_argument("--output-location", metavar="S3URI",
+                       help="athena: s3:// folder for results (default: the workgroup's setting)")
+    group.add_argument("--region", help="athena: AWS Region (default: the AWS configuration)")
+    group.add_argument("--aws-profile", help="athena: AWS CLI profile (default: AWS_PROFILE or the default chain)")
+    group.add_argument("--timeout", type=float, metavar="SECONDS",
+                       help="athena: stop the query in Athena after this long")
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -45,10 +56,31 @@ def _param_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _session(args: argparse.Namespace) -> api.Session:
-    options: dict[str, Any] = {}
-    if args.engine == "duckdb":
-        options["data"] = args.data
-    return api.connect(args.engine, **options)
+    flags = {name: getattr(args, name, None) for name in settings.SETTINGS}
+    extra: dict[str, Any] = {}
+    resolved = settings.resolve(flags, config=args.config, profile=args.profile)
+    if flags["data"] is not None and flags["engine"] is None:
+        resolved["engine"] = "duckdb"
+    if resolved["engine"] == "athena" and sys.stderr.isatty():
+        extra["progress"] = _progress
+    name, options = settings.engine_options(resolved)
+    return api.connect(name, **options, **extra)
+
+
+def _progress(state: str, elapsed: float, scanned: int | None) -> None:
+    shown = f", {_size(scanned)} scanned" if scanned else ""
+    print(f"\r\033[Ks3meta: athena {state.lower()} {elapsed:.1f} s{shown}", end="", file=sys.stderr, flush=True)
+    if state in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        print(file=sys.stderr)
+
+
+def _size(n: float | None) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -72,9 +104,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         with _session(args) as session:
             rendered = session.render(query.name, parse_assignments(args.param))
         print(rendered.sql)
+        if rendered.context:
+            print(f"-- context ({session.engine.name}): " + json.dumps(rendered.context))
         if rendered.parameters:
-            shown = rendered.parameters if isinstance(rendered.parameters, list) else rendered.parameters
-            print(f"-- parameters ({session.engine.name}): " + json.dumps(_plain(shown), ensure_ascii=False))
+            label = "ExecutionParameters" if isinstance(rendered.parameters, list) else "parameters"
+            print(f"-- {label} ({session.engine.name}): " + json.dumps(_plain(rendered.parameters), ensure_ascii=False))
         return 0
     print(f"{query.name}: {query.title}")
     if query.description:
@@ -172,8 +206,12 @@ def _emit(result, args: argparse.Namespace) -> None:
         max_rows = TABLE_ROWS if args.max_rows is None else (args.max_rows or None)
     with _destination(args.output, fmt in output.BINARY_FORMATS) as out:
         output.write(result.table, fmt, out, max_rows=max_rows)
-    if args.stats or sys.stderr.isatty():
-        stats = result.stats
+    stats = result.stats
+    if "cost_usd" in stats:  # a remote engine's run always reports what it scanned and cost
+        print(f"s3meta: {stats['rows']} rows; athena scanned {_size(stats.get('data_scanned_bytes'))}, "
+              f"engine {(stats.get('engine_ms') or 0) / 1000:.1f} s, estimated ${stats['cost_usd']:.6f} "
+              f"(query {stats.get('query_execution_id')})", file=sys.stderr)
+    elif args.stats or sys.stderr.isatty():
         print(f"s3meta: {stats.get('rows', 0)} rows in {stats.get('elapsed_seconds', 0):.3f} s "
               f"({stats.get('engine', '?')})", file=sys.stderr)
 
@@ -187,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 findings at or above --fail-on (report), 2 bad input, "
                "3 engine failure, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"s3meta {__version__}")
+    parser.add_argument("--profile", help="named profile of the config file (default: $S3META_PROFILE)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="config file (default: $S3META_CONFIG or ~/.config/s3meta/config.toml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("list", help="list the catalog's queries", description="List the catalog's queries.")

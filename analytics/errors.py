@@ -44,3 +44,19 @@ class SQLRefused(BadInput):
 
 class EngineError(S3MetaError):
     """The engine failed on a valid request (I/O, memory, a remote service)."""
+
+
+class QueryFailed(EngineError):
+    """A remote query ended FAILED, CANCELLED or timed out. Athena's user errors (a syntax error,
+    a missing table or permission) exit 2; everything else exits 3."""
+
+    def __init__(self, message: str, user_error: bool = False, query_id: str | None = None):
+        super().__init__(message)
+        self.query_id = query_id
+        self.exit_code = EXIT_BAD_INPUT if user_error else EXIT_ENGINE
+
+
+class Interrupted(S3MetaError):
+    """Ctrl-C, after any remote query was stopped."""
+
+    exit_code = 130

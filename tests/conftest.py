@@ -150,3 +150,40 @@ def cli(*args: str, stdin: str | None = None, env: dict | None = None) -> subpro
     environment.update(env or {})
     return subprocess.run([sys.executable, "-m", "analytics", *args], input=stdin, capture_output=True,
                           text=True, encoding="utf-8", env=environment, timeout=120)
+
+
+# --- a local AWS emulator: moto's server on 127.0.0.1, started and stopped by the suite -------------
+
+@pytest.fixture(scope="session")
+def moto_server():
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):
+    """Point boto3 at the emulator with fake credentials; give each test a fresh emulator state."""
+    import urllib.request
+
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    urllib.request.urlopen(urllib.request.Request(moto_server + "/moto-api/reset", method="POST"))
+    import boto3
+    boto3.client("s3").create_bucket(Bucket="athena-results")
+    return moto_server

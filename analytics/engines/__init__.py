@@ -11,6 +11,7 @@ from .base import Engine
 # name -> "module:Class"; the module is imported on first use (boto3 and pyathena are heavy).
 REGISTRY: dict[str, str] = {
     "duckdb": "analytics.engines.duckdb:DuckDBEngine",
+    "athena": "analytics.engines.athena:AthenaEngine",
 }
 
 

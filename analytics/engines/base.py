@@ -30,6 +30,7 @@ class Rendered:
 
     sql: str
     parameters: Any  # dict for named styles, list for positional ones; None when there are none
+    context: dict[str, str] | None = None  # where unqualified table names resolve (Athena's context)
 
 
 @dataclass

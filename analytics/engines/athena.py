@@ -1,0 +1,326 @@
+"""The Athena engine: the same catalog over the S3 Tables journal and inventory, via boto3 and PyAthena.
+
+AWS writes each bucket's tables into the AWS-managed table bucket `aws-s3`, namespace `b_<bucket>`
+(dots become underscores), reached from Athena as catalog `s3tablescatalog/aws-s3`. One bucket is
+addressed through the query execution context, so the catalog text runs unchanged; several
+buckets are addressed by rewriting `journal` and `inventory` into a UNION ALL of the qualified
+per-bucket tables, so aggregates are computed across buckets, not pasted together.
+
+Parameters travel as Athena ExecutionParameters bound to `?` placeholders. Athena substitutes each
+value as a SQL literal, so values are turned into literals by PyAthena's own formatter (strings
+quoted with quotes doubled, timestamps as TIMESTAMP '...'), never by string formatting here.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import time
+import uuid
+from typing import Any, Callable, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import BadInput, EngineError, Interrupted, QueryFailed, SQLRefused
+from .base import Engine, Execution, Rendered
+
+DEFAULT_CATALOG = "s3tablescatalog/aws-s3"
+TABLES = ("journal", "inventory")
+PRICE_PER_TB = 5.0          # USD per TB scanned, standard (non-capacity) pricing
+MIN_BILLED_BYTES = 10 * 2**20  # Athena bills at least 10 MB per query, rounded up to whole MB
+MAX_PARAMETER_CHARS = 1024  # an ExecutionParameters value is 1-1024 characters
+_LEGACY = re.compile(r"[A-Z_]")
+
+Progress = Callable[[str, float, int | None], None]  # state, elapsed seconds, bytes scanned so far
+
+
+def namespace_for(bucket: str) -> str:
+    """S3 Metadata's namespace for a bucket: `b_` + the name with dots as underscores.
+
+    Buckets named before 2018 with capitals or underscores, or longer than 63 characters, get a
+    truncated, lower-cased name plus a hash suffix that cannot be derived here: pass --namespace.
+    """
+    if _LEGACY.search(bucket) or len(bucket) > 63:
+        raise BadInput(f"bucket {bucket!r} has a legacy name: its S3 Metadata namespace carries a hash "
+                       "suffix AWS assigns; pass --namespace (see the table's ARN in the S3 console)")
+    return "b_" + bucket.replace(".", "_")
+
+
+def estimated_cost(scanned_bytes: int | None) -> float:
+    """Athena's standard price for a query: $5 per TB, bytes rounded up to whole MB, 10 MB minimum."""
+    billed = max(math.ceil((scanned_bytes or 0) / 2**20) * 2**20, MIN_BILLED_BYTES)
+    return billed / 2**40 * PRICE_PER_TB
+
+
+def literal(value: Any) -> str:
+    """One Python value as the SQL literal Athena substitutes for a `?`, by PyAthena's formatter."""
+    from pyathena.formatter import DefaultParameterFormatter
+
+    return DefaultParameterFormatter().format("%(v)s", {"v": value})
+
+
+class AthenaEngine(Engine):
+    name: ClassVar[str] = "athena"
+    paramstyle: ClassVar[str] = "qmark"
+    terminal_states: ClassVar[frozenset[str]] = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+
+    def __init__(self, buckets: list[str] | str | None = None, namespace: str | None = None,
+                 catalog: str = DEFAULT_CATALOG, region: str | None = None, aws_profile: str | None = None,
+                 workgroup: str | None = None, output_location: str | None = None,
+                 timeout: float | None = None, poll_interval: float = 0.5, progress: Progress | None = None,
+                 client: Any = None, s3_client: Any = None):
+        buckets = [buckets] if isinstance(buckets, str) else list(buckets or [])
+        if namespace and len(buckets) > 1:
+            raise BadInput("--namespace names one bucket's tables; it cannot go with several --bucket")
+        if not buckets and not namespace:
+            raise BadInput("the Athena engine needs --bucket NAME: the general purpose bucket whose "
+                           "S3 Metadata tables to query (or --namespace for a legacy bucket name)")
+        self.namespaces = [namespace] if namespace else [namespace_for(b) for b in buckets]
+        self.catalog = catalog
+        self.region, self.aws_profile = region, aws_profile
+        self.workgroup, self.output_location = workgroup, output_location
+        self.timeout, self.poll_interval, self.progress = timeout, poll_interval, progress
+        self._client, self._s3 = client, s3_client
+
+    # --- AWS clients, created on first use so render() works offline ------------------------------
+    def _session(self):
+        import boto3
+        import botocore.exceptions
+
+        try:
+            return boto3.Session(profile_name=self.aws_profile, region_name=self.region)
+        except botocore.exceptions.ProfileNotFound:
+            raise BadInput(f"AWS profile {self.aws_profile!r} not found in the AWS configuration") from None
+
+    def _clients(self):
+        if self._client is None or self._s3 is None:
+            from botocore.config import Config
+
+            # Standard retry mode backs off and retries throttling (ThrottlingException,
+            # TooManyRequestsException) and transient errors on every call, polling included.
+            config = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="s3meta")
+            session = self._session()
+            if session.region_name is None:
+                raise BadInput("no AWS region: pass --region, set AWS_REGION, or configure the AWS profile")
+            self._client = self._client or session.client("athena", config=config)
+            self._s3 = self._s3 or session.client("s3", config=config)
+        return self._client, self._s3
+
+    # --- rendering ---------------------------------------------------------------------------------
+    def bind_value(self, value: Any) -> str:
+        text = literal(value)
+        if len(text) > MAX_PARAMETER_CHARS:
+            raise BadInput(f"a parameter value is {len(text)} characters as an Athena literal; "
+                           f"Athena's ExecutionParameters take at most {MAX_PARAMETER_CHARS}")
+        return text
+
+    def render(self, sql: str, values: dict[str, Any] | None = None) -> Rendered:
+        rendered = super().render(sql, values)
+        rendered.context = {"Catalog": self.catalog, "Database": self.namespaces[0]}
+        if len(self.namespaces) > 1:
+            rendered.sql = self._union_tables(rendered.sql)
+            rendered.context = {"Catalog": self.catalog}
+        return rendered
+
+    def qualified(self, namespace: str, table: str) -> str:
+        return f'"{self.catalog}"."{namespace}"."{table}"'
+
+    def _union_tables(self, sql: str) -> str:
+        import sqlglot
+        from sqlglot import exp
+
+        def union(table: str, alias: str) -> exp.Expression:
+            text = " UNION ALL ".join(f"SELECT * FROM {self.qualified(ns, table)}" for ns in self.namespaces)
+            return exp.Subquery(this=sqlglot.parse_one(text, read="athena"),
+                                alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+        def rewrite(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Table) and not node.args.get("db") and node.name in TABLES:
+                return union(node.name, node.alias or node.name)
+            return node
+
+        try:
+            tree = sqlglot.parse_one(sql, read="athena")
+        except sqlglot.errors.ParseError as exc:
+            raise SQLRefused(f"invalid SQL for Athena: {str(exc).splitlines()[0]}") from None
+        return tree.transform(rewrite).sql("athena")
+
+    # --- read-only check ---------------------------------------------------------------------------
+    def _statements(self, sql: str) -> list[tuple[str, str]]:
+        import sqlglot
+        from sqlglot import exp
+
+        try:
+            trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
+        except sqlglot.errors.ParseError as exc:
+            raise SQLRefused(f"invalid SQL: {str(exc).splitlines()[0]}") from None
+        kinds = []
+        for tree in trees:
+            if isinstance(tree, (exp.Query, exp.Describe)):
+                kind = "SELECT"
+            elif isinstance(tree, exp.Command) and tree.name.upper() in ("SHOW", "EXPLAIN"):
+                kind = "EXPLAIN" if tree.name.upper() == "EXPLAIN" else "SELECT"
+            else:
+                kind = tree.key.upper()
+            kinds.append((kind, tree.sql("athena")))
+        return kinds
+
+    # --- running -----------------------------------------------------------------------------------
+    def _execute(self, rendered: Rendered) -> Execution:
+        import botocore.exceptions
+
+        client, s3 = self._clients()
+        request: dict[str, Any] = {"QueryString": rendered.sql, "QueryExecutionContext": rendered.context,
+                                   "ClientRequestToken": str(uuid.uuid4())}
+        if rendered.parameters:
+            request["ExecutionParameters"] = rendered.parameters
+        if self.workgroup:
+            request["WorkGroup"] = self.workgroup
+        if self.output_location:
+            request["ResultConfiguration"] = {"OutputLocation": self.output_location}
+        try:
+            query_id = client.start_query_execution(**request)["QueryExecutionId"]
+            execution = self._wait(client, query_id)
+            return Execution(self._fetch(client, s3, execution), self._stats(execution))
+        except botocore.exceptions.NoCredentialsError:
+            raise BadInput("no AWS credentials found (the default chain: environment, AWS_PROFILE, "
+                           "~/.aws, instance or container role)") from None
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response.get("Error", {})
+            code, message = error.get("Code", "Error"), error.get("Message", str(exc))
+            user = code in ("InvalidRequestException", "AccessDeniedException", "ResourceNotFoundException",
+                            "NoSuchBucket", "AccessDenied", "UnrecognizedClientException")
+            raise QueryFailed(f"Athena refused the request: {code}: {message}", user_error=user) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise EngineError(f"cannot reach Athena: {exc}") from None
+
+    def _wait(self, client: Any, query_id: str) -> dict:
+        started = time.monotonic()
+        delay = self.poll_interval
+        try:
+            while True:
+                execution = client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+                state = execution["Status"]["State"]
+                elapsed = time.monotonic() - started
+                if self.progress:
+                    self.progress(state, elapsed, execution.get("Statistics", {}).get("DataScannedInBytes"))
+                if state in self.terminal_states:
+                    break
+                if self.timeout is not None and elapsed >= self.timeout:
+                    client.stop_query_execution(QueryExecutionId=query_id)
+                    raise QueryFailed(f"Athena query {query_id} timed out after {self.timeout:g} s and was "
+                                      "stopped in Athena", query_id=query_id)
+                time.sleep(delay)
+                delay = min(delay * 1.5, 5.0)  # quick answers stay quick; long ones poll less
+        except KeyboardInterrupt:
+            client.stop_query_execution(QueryExecutionId=query_id)
+            raise Interrupted(f"interrupted: Athena query {query_id} was stopped") from None
+        if state != "SUCCEEDED":
+            status = execution["Status"]
+            error = status.get("AthenaError", {})
+            reason = status.get("StateChangeReason") or error.get("ErrorMessage") or "no reason given"
+            category = {1: "SYSTEM", 2: "USER", 3: "OTHER"}.get(error.get("ErrorCategory"), "unknown")
+            detail = f"error category {category}" + (f", type {error['ErrorType']}" if "ErrorType" in error else "")
+            raise QueryFailed(f"Athena query {query_id} {state}: {reason} ({detail})",
+                              user_error=error.get("ErrorCategory") == 2, query_id=query_id)
+        return execution
+
+    def _stats(self, execution: dict) -> dict[str, Any]:
+        statistics = execution.get("Statistics", {})
+        scanned = statistics.get("DataScannedInBytes")
+        return {
+            "query_execution_id": execution["QueryExecutionId"],
+            "data_scanned_bytes": scanned,
+            "engine_ms": statistics.get("EngineExecutionTimeInMillis"),
+            "queue_ms": statistics.get("QueryQueueTimeInMillis"),
+            "total_ms": statistics.get("TotalExecutionTimeInMillis"),
+            "cost_usd": estimated_cost(scanned),
+        }
+
+    def _fetch(self, client: Any, s3: Any, execution: dict) -> pa.Table:
+        """The result as Arrow, from the CSV result file Athena writes (one GET, not row paging)."""
+        first = client.get_query_results(QueryExecutionId=execution["QueryExecutionId"], MaxResults=1)
+        columns = first["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
+        location = execution.get("ResultConfiguration", {}).get("OutputLocation", "")
+        if not columns:
+            return pa.table({})
+        if not location.endswith(".csv"):  # DDL and utility statements write text, not CSV
+            return self._paged(client, execution["QueryExecutionId"], columns)
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        return from_csv(body.read(), columns)
+
+    def _paged(self, client: Any, query_id: str, columns: list[dict]) -> pa.Table:
+        rows: list[list[str | None]] = []
+        for page in client.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
+            for row in page["ResultSet"]["Rows"]:
+                rows.append([d.get("VarCharValue") for d in row["Data"]])
+        if rows and rows[0] == [c["Name"] for c in columns]:
+            rows = rows[1:]
+        strings = {c["Name"]: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(columns)}
+        return convert(pa.table(strings), columns)
+
+
+# --- Athena's CSV results, typed ----------------------------------------------------------------------
+
+def from_csv(data: bytes, columns: list[dict]) -> pa.Table:
+    """Athena's result CSV (header row, every value quoted, NULL as an empty unquoted field) as Arrow."""
+    import pyarrow.csv as pacsv
+
+    names = [c["Name"] for c in columns]
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], skip_rows=1),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={f"c{i}": pa.string() for i in range(len(names))},
+            strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""]),
+    )
+    return convert(table.rename_columns(names), columns)
+
+
+def _athena_map(text: str | None) -> list[tuple[str, str | None]] | None:
+    # Athena prints a map as {k1=v1, k2=v2}. The text form cannot tell a ", " or "=" inside a key or
+    # value from the separators; such entries are split at the first "=" of each ", " piece.
+    if text is None:
+        return None
+    inner = text.strip()
+    inner = inner[1:-1] if inner.startswith("{") and inner.endswith("}") else inner
+    if not inner:
+        return []
+    pairs = []
+    for piece in inner.split(", "):
+        key, _, value = piece.partition("=")
+        pairs.append((key, None if value == "null" else value))
+    return pairs
+
+
+_INTEGER = {"bigint", "integer", "int", "smallint", "tinyint"}
+_FLOAT = {"double", "float", "real"}
+
+
+def convert(table: pa.Table, columns: list[dict]) -> pa.Table:
+    """String columns typed by Athena's ColumnInfo types."""
+    arrays = []
+    for column, info in zip(table.columns, columns):
+        kind = info["Type"].lower()
+        if kind in _INTEGER:
+            arrays.append(pc.cast(column, pa.int64()))
+        elif kind in _FLOAT:
+            arrays.append(pc.cast(column, pa.float64()))
+        elif kind == "boolean":
+            arrays.append(pc.cast(column, pa.bool_()))
+        elif kind == "timestamp":
+            arrays.append(pc.cast(column, pa.timestamp("us")))
+        elif kind == "date":
+            arrays.append(pc.cast(column, pa.date32()))
+        elif kind.startswith("map"):
+            arrays.append(pa.array([_athena_map(v) for v in column.to_pylist()], pa.map_(pa.string(), pa.string())))
+        else:
+            arrays.append(column)
+    return pa.table(arrays, names=table.column_names)
+
+
+__all__ = ["AthenaEngine", "estimated_cost", "literal", "namespace_for", "from_csv"]

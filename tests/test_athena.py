@@ -1,0 +1,347 @@
+"""The Athena engine against a moto server on 127.0.0.1 (real HTTP, real boto3), and offline rendering."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import urllib.request
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+import analytics
+from analytics.catalog import placeholders
+from analytics.engines.athena import AthenaEngine, estimated_cost, namespace_for
+from analytics.errors import BadInput, Interrupted, QueryFailed
+from conftest import cli
+
+RESULTS = "s3://athena-results/out/"
+
+
+def column(name, type_):
+    return {"Name": name, "Label": name, "Type": type_, "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN",
+            "CatalogName": "hive", "SchemaName": "", "TableName": ""}
+
+
+def can(server, columns, rows):
+    """Queue one canned result: moto hands it to the next query and writes its CSV to S3."""
+    header = {"Data": [{"VarCharValue": name} for name, _ in columns]}
+    data = [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in rows]
+    body = {"results": [{"rows": [header, *data], "column_info": [column(n, t) for n, t in columns]}]}
+    request = urllib.request.Request(server + "/moto-api/static/athena/query-results", method="POST",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    assert urllib.request.urlopen(request).status == 201
+
+
+def transitions(server, progression, times=None):
+    body = {"model_name": "athena::execution", "transition": {"progression": progression}}
+    if times is not None:
+        body["transition"]["times"] = times
+    request = urllib.request.Request(server + "/moto-api/state-manager/set-transition", method="POST",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request)
+
+
+def received(query_id):
+    return boto3.client("athena").get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+
+
+def athena(**options):
+    return analytics.connect("athena", buckets=options.pop("buckets", ["acme-prod-data"]),
+                             output_location=RESULTS, clock=lambda: dt.datetime(2025, 11, 21), **options)
+
+
+# --- offline ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bucket,namespace", [("my-bucket", "b_my-bucket"), ("my.dotted.bucket", "b_my_dotted_bucket")])
+def test_namespace_rule(bucket, namespace):
+    assert namespace_for(bucket) == namespace
+
+
+@pytest.mark.parametrize("bucket", ["Legacy_Bucket", "x" * 64])
+def test_legacy_names_need_an_explicit_namespace(bucket):
+    with pytest.raises(BadInput, match="--namespace"):
+        namespace_for(bucket)
+    assert AthenaEngine(namespace="b_legacy_bucket1a2b3c").namespaces == ["b_legacy_bucket1a2b3c"]
+
+
+def test_engine_needs_a_bucket():
+    with pytest.raises(BadInput, match="needs --bucket"):
+        AthenaEngine()
+
+
+@pytest.mark.parametrize("scanned,cost", [
+    (0, 10 * 2**20 / 2**40 * 5), (None, 10 * 2**20 / 2**40 * 5), (10 * 2**20 + 1, 11 * 2**20 / 2**40 * 5),
+    (2**40, 5.0), (3 * 2**40 + 5, (3 * 2**40 + 2**20) / 2**40 * 5),
+])
+def test_cost_is_5_dollars_per_tb_rounded_up_to_mb_with_a_10_mb_minimum(scanned, cost):
+    assert estimated_cost(scanned) == pytest.approx(cost, rel=1e-6)
+
+
+def test_single_bucket_renders_the_catalog_text_with_a_context():
+    with athena() as session:
+        rendered = session.render("recent_deletes", since="2025-11-20", until="2025-11-21")
+        query = session.query("recent_deletes")
+    assert rendered.sql == query.sql.replace(":since", "?").replace(":until", "?").replace(":bucket", "?")
+    assert rendered.context == {"Catalog": "s3tablescatalog/aws-s3", "Database": "b_acme-prod-data"}
+    assert rendered.parameters == ["TIMESTAMP '2025-11-20 00:00:00.000'", "TIMESTAMP '2025-11-21 00:00:00.000'",
+                                   "null", "null"]
+
+
+def test_show_render_for_athena_prints_statement_context_and_parameters():
+    proc = cli("show", "recent_deletes", "--render", "--engine", "athena", "--bucket", "my.bucket",
+               "-p", "since=2025-11-20", "-p", "until=2025-11-21")
+    assert proc.returncode == 0, proc.stderr
+    assert "record_timestamp >= ?" in proc.stdout
+    assert '-- context (athena): {"Catalog": "s3tablescatalog/aws-s3", "Database": "b_my_bucket"}' in proc.stdout
+    assert "-- ExecutionParameters (athena): [\"TIMESTAMP '2025-11-20 00:00:00.000'\"" in proc.stdout
+
+
+# --- against the emulator ----------------------------------------------------------------------------
+
+def test_results_come_typed_from_the_result_file(aws):
+    can(aws, [("key", "varchar"), ("size", "bigint"), ("record_timestamp", "timestamp"), ("object_tags", "map"),
+              ("is_delete_marker", "boolean"), ("ratio", "double")],
+        [["docs/a,b\nc.txt", "5", "2025-11-20 10:00:00.000", "{env=prod, team=data}", "true", "0.5"],
+         [None, None, None, "{}", None, None]])
+    with athena() as session:
+        result = session.sql("SELECT key, size, record_timestamp, object_tags, is_delete_marker, 0.5 AS ratio "
+                             "FROM journal")
+    assert result.rows() == [
+        {"key": "docs/a,b\nc.txt", "size": 5, "record_timestamp": dt.datetime(2025, 11, 20, 10),
+         "object_tags": {"env": "prod", "team": "data"}, "is_delete_marker": True, "ratio": 0.5},
+        {"key": None, "size": None, "record_timestamp": None, "object_tags": {}, "is_delete_marker": None,
+         "ratio": None},
+    ]
+    assert str(result.arrow().schema.field("record_timestamp").type) == "timestamp[us]"
+
+
+def test_statement_context_and_parameters_reach_athena_exactly(aws):
+    can(aws, [("n", "bigint")], [["0"]])
+    with athena() as session:
+        result = session.run("recent_user_deletes", since="2025-11-20T00:00:00", until="2025-11-21T00:00:00",
+                             bucket="acme-prod-data")
+    sent = received(result.stats["query_execution_id"])
+    assert sent["Query"] == session.query("recent_user_deletes").sql.replace(":since", "?").replace(
+        ":until", "?").replace(":bucket", "?")
+    assert sent["QueryExecutionContext"] == {"Catalog": "s3tablescatalog/aws-s3", "Database": "b_acme-prod-data"}
+    assert sent["ExecutionParameters"] == ["TIMESTAMP '2025-11-20 00:00:00.000'",
+                                           "TIMESTAMP '2025-11-21 00:00:00.000'", "'acme-prod-data'", "'acme-prod-data'"]
+
+
+HOSTILE = ["x' OR '1'='1", "'; DROP TABLE journal; --", "a\\'b", "/* c */", "日本語'", "\n' OR 1=1 --"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_travel_as_quoted_literals(aws, tmp_path, value):
+    (tmp_path / "by_key.sql").write_text("-- By key.\n--\n-- x\n-- @param key key: the key\n"
+                                         "SELECT key FROM journal WHERE key = :key\n")
+    can(aws, [("key", "varchar")], [])
+    with analytics.connect("athena", buckets=["b1"], output_location=RESULTS, catalog=str(tmp_path)) as session:
+        result = session.run("by_key", key=value)
+    sent = received(result.stats["query_execution_id"])
+    assert sent["Query"] == "SELECT key FROM journal WHERE key = ?"  # the text never changes
+    assert sent["ExecutionParameters"] == ["'" + value.replace("'", "''") + "'"]  # one quoted literal
+
+
+def test_too_long_a_value_is_refused_before_sending(tmp_path):
+    (tmp_path / "by_key.sql").write_text("-- By key.\n--\n-- x\n-- @param key key: the key\n"
+                                         "SELECT key FROM journal WHERE key = :key\n")
+    with analytics.connect("athena", buckets=["b1"], catalog=str(tmp_path)) as session:
+        assert len(session.render("by_key", key="k" * 1022).parameters[0]) == 1024
+        with pytest.raises(BadInput, match="at most 1024"):
+            session.render("by_key", key="k" * 1023)
+
+
+def test_several_buckets_are_one_union_not_results_pasted_together(aws):
+    can(aws, [("encryption_status", "varchar"), ("number_of_keys", "bigint"), ("total_capacity_in_bytes", "bigint")],
+        [["SSE-S3", "3", "300"]])
+    with athena(buckets=["acme-prod-data", "acme.media.assets"]) as session:
+        result = session.run("encryption_status_summary")
+    sent = received(result.stats["query_execution_id"])
+    assert sent["Query"].count("UNION ALL") == 1
+    assert ('FROM (SELECT * FROM "s3tablescatalog/aws-s3"."b_acme-prod-data"."inventory" UNION ALL '
+            'SELECT * FROM "s3tablescatalog/aws-s3"."b_acme_media_assets"."inventory") AS inventory') in sent["Query"]
+    assert sent["QueryExecutionContext"] == {"Catalog": "s3tablescatalog/aws-s3"}
+    assert result.rows() == [{"encryption_status": "SSE-S3", "number_of_keys": 3, "total_capacity_in_bytes": 300}]
+
+
+def test_polling_goes_through_queued_and_running_with_progress(aws):
+    transitions(aws, "manual", times=3)
+    can(aws, [("n", "bigint")], [["1"]])
+    seen = []
+    try:
+        with athena(poll_interval=0.01, progress=lambda state, elapsed, scanned: seen.append(state)) as session:
+            assert session.sql("SELECT 1 AS n").rows() == [{"n": 1}]
+    finally:
+        transitions(aws, "immediate")
+    assert seen[0] == "QUEUED" and "RUNNING" in seen and seen[-1] == "SUCCEEDED"
+
+
+def test_timeout_stops_the_query_in_athena(aws):
+    transitions(aws, "manual", times=10_000)
+    try:
+        with athena(poll_interval=0.01, timeout=0.3) as session:
+            with pytest.raises(QueryFailed) as err:
+                session.sql("SELECT 1")
+    finally:
+        transitions(aws, "immediate")
+    assert err.value.exit_code == 3 and "timed out" in str(err.value)
+    assert received(err.value.query_id)["Status"]["State"] == "CANCELLED"
+
+
+def test_ctrl_c_stops_the_query_in_athena(aws):
+    transitions(aws, "manual", times=10_000)
+    started = []
+
+    def interrupt(state, elapsed, scanned):
+        started.append(state)
+        if len(started) == 2:
+            raise KeyboardInterrupt
+
+    try:
+        with athena(poll_interval=0.01, progress=interrupt) as session:
+            with pytest.raises(Interrupted) as err:
+                session.sql("SELECT 1")
+    finally:
+        transitions(aws, "immediate")
+    query_id = str(err.value).split("query ")[1].split()[0]
+    assert received(query_id)["Status"]["State"] == "CANCELLED" and err.value.exit_code == 130
+
+
+def test_cli_reports_cost_on_stderr(aws, tmp_path):
+    can(aws, [("source_ip_address", "varchar"), ("record_count", "bigint")], [["192.0.2.1", "4"]])
+    env = {k: v for k, v in __import__("os").environ.items() if k.startswith("AWS_")}
+    proc = cli("query", "source_ip_activity", "--engine", "athena", "--bucket", "acme-prod-data",
+               "--output-location", RESULTS, "-p", "since=1d", "--format", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"source_ip_address": "192.0.2.1", "record_count": 4}]
+    assert "athena scanned 0 B" in proc.stderr and "estimated $0.000048" in proc.stderr
+
+
+def test_settings_from_a_config_profile(aws, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles.prod]\nengine = "athena"\nbuckets = ["acme-prod-data"]\n'
+                      f'output_location = "{RESULTS}"\nregion = "us-east-1"\n')
+    can(aws, [("n", "bigint")], [["7"]])
+    env = {k: v for k, v in __import__("os").environ.items() if k.startswith("AWS_")}
+    proc = cli("--config", str(config), "--profile", "prod", "sql", "SELECT 7 AS n", "--format", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"n": 7}]
+    proc = cli("--config", str(config), "--profile", "nope", "sql", "SELECT 1", env=env)
+    assert proc.returncode == 2 and "no profile 'nope' (profiles: prod)" in proc.stderr
+
+
+# --- what moto cannot do: FAILED with Athena's reason, and cost figures, through botocore's Stubber ----
+
+def stubbed(state, error=None, scanned=None, csv=b'"n"\n"1"\n'):
+    client = boto3.client("athena", region_name="us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    athena_stub, s3_stub = Stubber(client), Stubber(s3)
+    athena_stub.add_response("start_query_execution", {"QueryExecutionId": "q-1"})
+    status = {"State": state}
+    if error:
+        status |= {"StateChangeReason": error["ErrorMessage"], "AthenaError": error}
+    execution = {"QueryExecutionId": "q-1", "Status": status,
+                 "ResultConfiguration": {"OutputLocation": "s3://athena-results/out/q-1.csv"},
+                 "Statistics": {"DataScannedInBytes": scanned or 0, "EngineExecutionTimeInMillis": 2500,
+                                "TotalExecutionTimeInMillis": 2700, "QueryQueueTimeInMillis": 100}}
+    athena_stub.add_response("get_query_execution", {"QueryExecution": execution})
+    if state == "SUCCEEDED":
+        athena_stub.add_response("get_query_results", {"ResultSet": {
+            "Rows": [], "ResultSetMetadata": {"ColumnInfo": [{"Name": "n", "Type": "bigint"}]}}})
+        s3_stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(csv), len(csv))})
+    athena_stub.activate()
+    s3_stub.activate()
+    engine = AthenaEngine(buckets=["acme-prod-data"], client=client, s3_client=s3, poll_interval=0)
+    return analytics.Session(engine)
+
+
+def test_failed_user_error_exits_2_with_athenas_reason():
+    error = {"ErrorCategory": 2, "ErrorType": 1006, "Retryable": False,
+             "ErrorMessage": "SYNTAX_ERROR: line 1:8: Column 'nope' cannot be resolved"}
+    with pytest.raises(QueryFailed) as err:
+        stubbed("FAILED", error).sql("SELECT nope FROM journal")
+    assert err.value.exit_code == 2
+    assert str(err.value) == ("Athena query q-1 FAILED: SYNTAX_ERROR: line 1:8: Column 'nope' cannot be resolved "
+                              "(error category USER, type 1006)")
+
+
+def test_failed_system_error_exits_3():
+    error = {"ErrorCategory": 1, "ErrorType": 401, "Retryable": True, "ErrorMessage": "failed to write results"}
+    with pytest.raises(QueryFailed) as err:
+        stubbed("FAILED", error).sql("SELECT 1")
+    assert err.value.exit_code == 3 and "error category SYSTEM, type 401" in str(err.value)
+
+
+def test_cancelled_exits_3():
+    error = {"ErrorCategory": 3, "ErrorType": 0, "ErrorMessage": "Query cancelled: bytes scanned limit exceeded"}
+    with pytest.raises(QueryFailed, match="CANCELLED: Query cancelled: bytes scanned limit exceeded") as err:
+        stubbed("CANCELLED", error).sql("SELECT 1")
+    assert err.value.exit_code == 3
+
+
+def test_cost_figures_in_the_result_metadata():
+    result = stubbed("SUCCEEDED", scanned=3 * 2**30).sql("SELECT 1 AS n")
+    assert result.rows() == [{"n": 1}]
+    assert result.stats["data_scanned_bytes"] == 3 * 2**30 and result.stats["engine_ms"] == 2500
+    assert result.stats["cost_usd"] == pytest.approx(3 / 1024 * 5)
+
+
+# --- the same text on DuckDB: every catalog query, rendered for Athena and transpiled back ------------
+
+@pytest.mark.parametrize("name", sorted(analytics.catalog.shipped().names()))
+def test_rendered_athena_text_transpiled_back_gives_the_same_rows(name, small_data):
+    import sqlglot
+
+    from test_catalog_queries import REQUIRED_VALUES as REQUIRED  # valid values for required parameters
+
+    with analytics.connect(data=small_data, clock=lambda: dt.datetime(2025, 11, 30)) as local, \
+            athena(buckets=["acme-prod-data"]) as remote:
+        query = local.query(name)
+        values = {p.name: REQUIRED[p.name] for p in query.params if p.required}
+        values |= {p.name: v for p, v in ((p, {"since": "14d"}.get(p.name)) for p in query.params) if v}
+        original = local.run(name, values)
+        rendered = remote.render(name, values)
+        tree = sqlglot.parse_one(rendered.sql, read="athena")
+        duck_sql = tree.sql("duckdb")
+        bound = local.bind(name, values)[1]
+        positional = [bound[n] for n in placeholders(query.sql)]
+        back = local.engine.con.execute(duck_sql, positional).to_arrow_table()
+    assert back.to_pylist() == original.arrow().to_pylist()
+
+
+@pytest.mark.parametrize("name", sorted(analytics.catalog.shipped().names()))
+def test_multi_bucket_union_gives_the_same_rows_as_one_table_of_all_buckets(name, small_data, small_manifest):
+    """Mimic S3 Tables in DuckDB: catalog "s3tablescatalog/aws-s3", one b_<bucket> schema per bucket."""
+    import duckdb
+    import sqlglot
+
+    from test_catalog_queries import REQUIRED_VALUES as REQUIRED
+
+    buckets = [b["name"] for b in small_manifest["buckets"]]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("ATTACH ':memory:' AS \"s3tablescatalog/aws-s3\"")
+    for table in ("journal", "inventory"):
+        con.read_parquet(sorted(str(p) for p in (small_data / table).glob("*.parquet"))).create_view(table)
+        for bucket in buckets:
+            schema = f'"s3tablescatalog/aws-s3"."{namespace_for(bucket)}"'
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(f"CREATE TABLE {schema}.{table} AS SELECT * FROM memory.main.{table} WHERE bucket = ?",
+                        [bucket])
+    with analytics.connect(data=small_data, clock=lambda: dt.datetime(2025, 11, 30)) as local, \
+            athena(buckets=buckets) as remote:
+        query = local.query(name)
+        values = {p.name: REQUIRED[p.name] for p in query.params if p.required}
+        values |= {"since": "14d"} if any(p.name == "since" for p in query.params) else {}
+        original = local.run(name, values)
+        rendered = remote.render(name, values)
+        bound = local.bind(name, values)[1]
+    assert "UNION ALL" in rendered.sql and rendered.context == {"Catalog": "s3tablescatalog/aws-s3"}
+    duck_sql = sqlglot.parse_one(rendered.sql, read="athena").sql("duckdb")
+    back = con.execute(duck_sql, [bound[n] for n in placeholders(query.sql)]).to_arrow_table()
+    assert back.to_pylist() == original.arrow().to_pylist()
