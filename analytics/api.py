@@ -23,6 +23,7 @@ class Session:
         self.engine = engine
         self.catalog = catalog if catalog is not None else _catalog.shipped()
         self.clock = clock or _params.utcnow
+        self.history: list[dict[str, Any]] = []  # each run's statistics, for cost and scan totals
 
     # --- the catalog ---------------------------------------------------------------------------
     def queries(self) -> list[Query]:
@@ -47,13 +48,24 @@ class Session:
         """Run a catalog query; parameters as a dict and/or keyword arguments (`since="24h"`)."""
         query, bound = self.bind(name, values, **kwargs)
         execution = self.engine.execute(query.sql, bound)
+        self.history.append(execution.stats)
         return Result(execution.table, query.sql, bound, execution.stats, query=query.name)
 
     def sql(self, text: str) -> Result:
         """Run one ad-hoc read-only statement; anything else is refused before it runs."""
         statement = self.engine.check_read_only(text)
         execution = self.engine.execute(statement)
+        self.history.append(execution.stats)
         return Result(execution.table, statement, {}, execution.stats)
+
+    def totals(self) -> dict[str, Any]:
+        """Queries run in this session, with the bytes scanned and estimated cost (Athena) summed."""
+        return {
+            "queries": len(self.history),
+            "data_scanned_bytes": sum(s.get("data_scanned_bytes") or 0 for s in self.history),
+            "cost_usd": sum(s.get("cost_usd") or 0.0 for s in self.history),
+            "elapsed_seconds": sum(s.get("elapsed_seconds") or 0.0 for s in self.history),
+        }
 
     def close(self) -> None:
         self.engine.close()

@@ -345,3 +345,57 @@ def test_multi_bucket_union_gives_the_same_rows_as_one_table_of_all_buckets(name
     duck_sql = sqlglot.parse_one(rendered.sql, read="athena").sql("duckdb")
     back = con.execute(duck_sql, [bound[n] for n in placeholders(query.sql)]).to_arrow_table()
     assert back.to_pylist() == original.arrow().to_pylist()
+
+
+def test_session_sums_scan_and_cost():
+    session = stubbed("SUCCEEDED", scanned=2**30)
+    session.sql("SELECT 1 AS n")
+    assert session.totals() == {"queries": 1, "data_scanned_bytes": 2**30, "cost_usd": pytest.approx(5 / 1024),
+                                "elapsed_seconds": pytest.approx(session.history[0]["elapsed_seconds"])}
+
+
+def test_throttling_is_retried_with_backoff_over_real_http(aws, monkeypatch):
+    """A local endpoint answers the first calls with ThrottlingException, then forwards to moto."""
+    import http.server
+    import threading
+
+    throttled = {"left": 2, "seen": 0}
+
+    class Throttler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.headers.get("X-Amz-Target", "").endswith("StartQueryExecution") and throttled["left"]:
+                throttled["left"] -= 1
+                throttled["seen"] += 1
+                payload = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
+                self.send_response(400)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            forwarded = urllib.request.Request(aws + self.path, data=body, headers=headers, method="POST")
+            with urllib.request.urlopen(forwarded) as response:
+                data = response.read()
+                self.send_response(response.status)
+                for k, v in response.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Throttler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", f"http://127.0.0.1:{server.server_address[1]}")
+    can(aws, [("n", "bigint")], [["1"]])
+    try:
+        with athena() as session:
+            assert session.sql("SELECT 1 AS n").rows() == [{"n": 1}]
+    finally:
+        server.shutdown()
+    assert throttled == {"left": 0, "seen": 2}
