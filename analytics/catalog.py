@@ -126,15 +126,14 @@ def parse(path: Path, text: str | None = None) -> Query:
     text = path.read_text(encoding="utf-8") if text is None else text
     header: list[str] = []
     lines = text.splitlines()
-    body_start = 0
-    for body_start, line in enumerate(lines):
+    body_start = len(lines)
+    for number, line in enumerate(lines):
         stripped = line.strip()
         if stripped.startswith("--"):
             header.append(stripped[2:].strip())
         elif stripped:
+            body_start = number
             break
-    else:
-        body_start = len(lines)
     sql = "\n".join(lines[body_start:]).strip().rstrip(";").rstrip()
     if not sql:
         raise CatalogError(f"{path.name}: no SQL after the header")

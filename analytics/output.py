@@ -73,7 +73,7 @@ def text_table(table: pa.Table, max_rows: int | None = None, width: int = 48) ->
     widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
     line = "+" + "+".join("-" * (w + 2) for w in widths) + "+\n"
     def fmt(values: list[str]) -> str:
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |\n"
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |\n"
     parts = [line, fmt(names), line, *(fmt(r) for r in cells), line] if names else []
     n = table.num_rows
     footer = f"{n} row{'s' if n != 1 else ''}"

@@ -128,8 +128,8 @@ def test_statement_context_and_parameters_reach_athena_exactly(aws):
     assert sent["Query"] == session.query("recent_user_deletes").sql.replace(":since", "?").replace(
         ":until", "?").replace(":bucket", "?")
     assert sent["QueryExecutionContext"] == {"Catalog": "s3tablescatalog/aws-s3", "Database": "b_acme-prod-data"}
-    assert sent["ExecutionParameters"] == ["TIMESTAMP '2025-11-20 00:00:00.000'",
-                                           "TIMESTAMP '2025-11-21 00:00:00.000'", "'acme-prod-data'", "'acme-prod-data'"]
+    assert sent["ExecutionParameters"] == ["TIMESTAMP '2025-11-20 00:00:00.000'", "TIMESTAMP '2025-11-21 00:00:00.000'",
+                                           "'acme-prod-data'", "'acme-prod-data'"]
 
 
 HOSTILE = ["x' OR '1'='1", "'; DROP TABLE journal; --", "a\\'b", "/* c */", "日本語'", "\n' OR 1=1 --"]

@@ -304,7 +304,7 @@ _FLOAT = {"double", "float", "real"}
 def convert(table: pa.Table, columns: list[dict]) -> pa.Table:
     """String columns typed by Athena's ColumnInfo types."""
     arrays = []
-    for column, info in zip(table.columns, columns):
+    for column, info in zip(table.columns, columns, strict=True):
         kind = info["Type"].lower()
         if kind in _INTEGER:
             arrays.append(pc.cast(column, pa.int64()))

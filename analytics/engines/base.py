@@ -20,7 +20,8 @@ from .. import catalog as _sql
 # What ad-hoc SQL may start with: queries only. Checked on the text after comments and opening
 # parentheses, in addition to each engine's own parser, because parsers class some commands
 # (DuckDB's PRAGMA, for one) as SELECTs.
-READ_ONLY_KEYWORDS = frozenset({"SELECT", "WITH", "VALUES", "EXPLAIN", "DESCRIBE", "SHOW", "SUMMARIZE", "FROM", "TABLE"})
+READ_ONLY_KEYWORDS = frozenset(
+    {"SELECT", "WITH", "VALUES", "EXPLAIN", "DESCRIBE", "SHOW", "SUMMARIZE", "FROM", "TABLE"})
 _FIRST_WORD = re.compile(r"[A-Za-z_]+")
 
 
