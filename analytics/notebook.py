@@ -1,0 +1,269 @@
+"""Notebook support: the %s3meta / %%s3meta IPython magic, and helpers the shipped notebooks use.
+
+    %load_ext analytics
+    %s3meta connect --data demo                 # or athena options; default: $S3META_* and the profile
+    %s3meta query recent_deletes since=24h bucket=acme-prod-data -o deletes
+    %s3meta recent_deletes since=24h            # `query` may be left out
+    %%s3meta -o top
+    SELECT requester, count(*) AS n FROM journal GROUP BY ALL ORDER BY n DESC
+
+Every result is also stored in the variable `_s3meta`; `-o NAME` (or `--out NAME`) stores it under
+NAME too. The session opened by `connect` (or on first use, from the environment) is reused by
+later cells until another connect, a different --data, or `%s3meta close`. IPython is imported only
+by load_ipython_extension, so this module's helpers work without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import api, settings
+from .errors import BadInput, S3MetaError
+from .params import parse_assignments
+
+RESULT_VARIABLE = "_s3meta"
+_MAGICS: dict[int, "Magic"] = {}  # per IPython shell, so `%reload_ext` can close the old session
+_COMMANDS = ("connect", "query", "sql", "list", "show", "restore-plan", "close", "help")
+
+
+# --- helpers for notebooks ----------------------------------------------------------------------
+
+def data_folder(data: str | os.PathLike) -> Path:
+    """The data folder, also when a notebook runs from notebooks/: a relative path that does not
+    exist here is looked up in the parent folders (so "demo" finds the repo's demo/)."""
+    path = Path(data).expanduser()
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    for parent in Path.cwd().resolve().parents[:3]:
+        if (parent / path).exists():
+            return parent / path
+    return path  # missing: the engine says so, naming the path as given
+
+
+def manifest(data: str | os.PathLike) -> dict[str, Any] | None:
+    """The generator's manifest.json of a data folder, or None for real data."""
+    path = data_folder(data) / "manifest.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def data_end(data: str | os.PathLike | None) -> datetime:
+    """Where "now" is for a data set: the generator's end of journal, else the real now (naive UTC)."""
+    from .params import utcnow
+    found = manifest(data) if data is not None else None
+    return datetime.fromisoformat(found["end"]) if found else utcnow().replace(microsecond=0)
+
+
+def window(data: str | os.PathLike | None, span: str = "7d") -> dict[str, str]:
+    """Query parameters for the last `span` of the data: `session.run(name, **window(data))`."""
+    return {"since": span, "until": data_end(data).isoformat()}
+
+
+# --- the magic ------------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise BadInput(f"{self.prog.partition(' ')[2] or 'cell'}: {message}")
+
+
+def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
+    from .cli import _engine_options  # the CLI's own flags, so both spell options the same way
+
+    p.add_argument("--profile", help="named profile of the config file")
+    p.add_argument("--config", metavar="FILE", help="config file")
+    _engine_options(p)
+    if out:
+        p.add_argument("-o", "--out", metavar="NAME",
+                       help=f"also store the result in NAME (it is always in {RESULT_VARIABLE})")
+
+
+def _cell_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="s3meta", description="Run the cell as one read-only SQL statement.")
+    _common(parser)
+    return parser
+
+
+def _command_parser(command: str) -> argparse.ArgumentParser:
+    """The parser of one %s3meta command (options may come before or after the NAME=VALUE pairs)."""
+    p = _Parser(prog=f"s3meta {command}")  # no "%" here: argparse formats prog with %
+    if command == "connect":
+        p.add_argument("engine_name", nargs="?", choices=("duckdb", "athena"), metavar="ENGINE")
+        _common(p, out=False)
+    elif command == "query":
+        p.add_argument("name")
+        p.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
+        _common(p)
+    elif command == "sql":
+        p.add_argument("statement", nargs="+")
+        _common(p)
+    elif command == "restore-plan":
+        p.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
+                       help="since, until, requester, ip, bucket")
+        p.add_argument("--output", metavar="PREFIX", help="also write PREFIX.json and PREFIX.sh")
+        _common(p)
+    elif command == "list":
+        p.add_argument("--tag")
+    elif command == "show":
+        p.add_argument("name")
+    return p
+
+
+class Magic:
+    """The state behind %s3meta: one session, reused; results stored into `namespace`."""
+
+    def __init__(self, namespace: dict[str, Any] | None = None):
+        self.namespace = namespace if namespace is not None else {}
+        self.session: api.Session | None = None
+        self._connection: dict[str, Any] | None = None
+
+    # --- entry point -----------------------------------------------------------------------------
+    def __call__(self, line: str, cell: str | None = None) -> Any:
+        """IPython calls this for `%s3meta line` (cell None) and `%%s3meta line` + cell."""
+        try:
+            tokens = shlex.split(line)
+        except ValueError as exc:
+            raise BadInput(f"cannot split the line: {exc}") from None
+        if cell is not None:
+            return self._cell(tokens, cell)
+        if not tokens:
+            return self.help()
+        if tokens[0] not in _COMMANDS and not tokens[0].startswith("-") and "=" not in tokens[0]:
+            tokens.insert(0, "query")  # `%s3meta recent_deletes since=24h`
+        command = tokens[0]
+        if command not in _COMMANDS:
+            raise BadInput(f"unknown command {command!r} (commands: {', '.join(_COMMANDS)}, or a query name)")
+        args = _command_parser(command).parse_intermixed_args(tokens[1:])
+        handler = getattr(self, "_" + command.replace("-", "_"))
+        return handler(args)
+
+    def help(self) -> None:
+        print(__doc__.split("\n\n")[1].rstrip() + "\n\nCommands: " + ", ".join(_COMMANDS))
+
+    # --- commands --------------------------------------------------------------------------------
+    def _connect(self, args: argparse.Namespace) -> None:
+        options = self._options(args)
+        if args.engine_name:
+            options["engine"] = args.engine_name
+        self._open(options)
+        engine = self.session.engine  # type: ignore[union-attr]
+        where = f" over {options['data']}" if options.get("data") else ""
+        print(f"s3meta: connected to {engine.name}{where}")
+
+    def _query(self, args: argparse.Namespace) -> Any:
+        session = self._ensure(args)
+        return self._store(session.run(args.name, parse_assignments(args.assignments)), args.out)
+
+    def _sql(self, args: argparse.Namespace) -> Any:
+        session = self._ensure(args)
+        return self._store(session.sql(" ".join(args.statement)), args.out)
+
+    def _cell(self, tokens: list[str], cell: str) -> Any:
+        args = _cell_parser().parse_intermixed_args(tokens)
+        session = self._ensure(args)
+        return self._store(session.sql(cell), args.out)
+
+    def _restore_plan(self, args: argparse.Namespace) -> Any:
+        from . import restore
+
+        values = parse_assignments(args.assignments)
+        unknown = sorted(set(values) - {"since", "until", "requester", "ip", "bucket"})
+        if unknown:
+            raise BadInput(f"restore-plan: unknown parameter {unknown[0]!r} "
+                           "(it takes since, until, requester, ip, bucket)")
+        plan = restore.plan(self._ensure(args), **values)
+        if args.output:
+            json_path, sh_path = plan.write(args.output)
+            print(f"s3meta: wrote {json_path} and {sh_path}: review the plan, then run the script")
+        return self._store(plan, args.out)
+
+    def _list(self, args: argparse.Namespace) -> None:
+        from . import catalog
+        queries = catalog.shipped().tagged(args.tag) if args.tag else list(catalog.shipped())
+        width = max((len(q.name) for q in queries), default=0)
+        print("\n".join(f"{q.name.ljust(width)}  {q.title}" for q in queries))
+
+    def _show(self, args: argparse.Namespace) -> None:
+        from . import catalog
+        q = catalog.shipped().get(args.name)
+        params = "\n".join(f"  {p.name} ({p.type}, {'required' if p.required else 'default ' + str(p.default)})"
+                           f": {p.description}" for p in q.params)
+        print(f"{q.name}: {q.title}\n\n{q.description}\n\nParameters:\n{params}\n\n{q.sql}")
+
+    def _close(self, args: argparse.Namespace | None = None) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.session, self._connection = None, None
+
+    def _help(self, args: argparse.Namespace) -> None:
+        self.help()
+
+    # --- the session ------------------------------------------------------------------------------
+    @staticmethod
+    def _options(args: argparse.Namespace) -> dict[str, Any]:
+        options = {name: getattr(args, name, None) for name in settings.SETTINGS}
+        options = {k: v for k, v in options.items() if v is not None and v != []}
+        if options.get("data") is not None:
+            options["data"] = str(data_folder(options["data"]))
+        for name in ("profile", "config"):
+            if getattr(args, name, None):
+                options[name] = getattr(args, name)
+        return options
+
+    def _open(self, options: dict[str, Any]) -> api.Session:
+        self._close()
+        rest = dict(options)
+        engine = rest.pop("engine", None)
+        self.session = api.connect(engine, **rest)
+        self._connection = options
+        return self.session
+
+    def _ensure(self, args: argparse.Namespace) -> api.Session:
+        """The current session; a new one if this line names other connection options."""
+        options = self._options(args)
+        if self.session is None or (options and options != self._connection):
+            return self._open(options)
+        return self.session
+
+    def _store(self, result: Any, name: str | None) -> Any:
+        self.namespace[RESULT_VARIABLE] = result
+        if name:
+            if not name.isidentifier():
+                raise BadInput(f"-o needs a Python variable name (got {name!r})")
+            self.namespace[name] = result
+        return result
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register %s3meta and %%s3meta on `ipython` (called by `%load_ext analytics`)."""
+    from IPython.core.error import UsageError
+
+    unload_ipython_extension(ipython)  # `%reload_ext analytics`: close the previous session
+    magic = _MAGICS[id(ipython)] = Magic(ipython.user_ns)
+
+    def s3meta(line: str, cell: str | None = None) -> Any:
+        try:
+            return magic(line, cell)
+        except S3MetaError as exc:
+            # One line, as the CLI prints it: a usage error shows no traceback, and still fails the cell.
+            raise UsageError(f"s3meta: {' '.join(str(exc).split())}") from None
+        except SystemExit:  # argparse's -h/--help printed its text
+            return None
+
+    s3meta.__doc__ = __doc__
+    ipython.register_magic_function(s3meta, "line_cell", "s3meta")
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    magic = _MAGICS.pop(id(ipython), None)
+    if magic is not None:
+        magic._close()
+
+
+__all__ = ["Magic", "data_end", "data_folder", "load_ipython_extension", "manifest", "window"]

@@ -1,0 +1,87 @@
+"""The shipped notebooks: committed without outputs, built from notebooks/build.py, and each runs top
+to bottom on generated data (papermill injects the data folder); a failing cell fails the test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from analytics import fixtures, notebook
+from conftest import ROOT
+
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = ["01_explore_journal.ipynb", "02_investigate_incident.ipynb", "03_production_athena.ipynb"]
+
+
+def test_every_notebook_is_committed_without_outputs():
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == NAMES
+    for name in NAMES:
+        nb = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert code, name
+        for cell in code:
+            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{name}: {cell['id']}"
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{name}: one cell must be tagged 'parameters' (papermill)"
+        assert 'os.environ.get("S3META_DATA", "demo")' in "".join(tagged[0]["source"])
+
+
+def test_notebooks_match_their_source_in_build_py():
+    pytest.importorskip("nbformat")
+    proc = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    data = tmp_path_factory.mktemp("nbdata")
+    fixtures.generate(data, rows=20_000, seed=7)
+    return data
+
+
+@pytest.fixture
+def kernel_env(monkeypatch):
+    # The kernel is a child process: it must import this checkout and see no user settings.
+    for name in [n for n in os.environ if n.startswith("S3META_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent")  # no config profile either
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_top_to_bottom(name, generated, kernel_env, tmp_path):
+    papermill = pytest.importorskip("papermill")
+    pytest.importorskip("matplotlib")
+    parameters = {"data": str(generated)}
+    if name.startswith("02"):
+        parameters["plan_prefix"] = str(tmp_path / "plan")
+    out = tmp_path / name
+    # cwd is the notebooks folder, as when Jupyter opens the notebook; a failing cell raises here.
+    papermill.execute_notebook(str(NOTEBOOKS / name), str(out), parameters=parameters, cwd=str(NOTEBOOKS),
+                               kernel_name="python3", progress_bar=False, log_output=False,
+                               execution_timeout=120)
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    text = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
+    if name.startswith("01"):
+        assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5  # the charts were drawn
+    if name.startswith("02"):
+        assert "the plan matches the planted incident" in text
+        assert (tmp_path / "plan.json").is_file() and (tmp_path / "plan.sh").is_file()
+    if name.startswith("03"):
+        assert "estimated $0.0000" in text  # DuckDB: nothing scanned in Athena, nothing billed
+
+
+def test_default_data_folder_is_found_from_the_notebooks_folder(tmp_path, monkeypatch):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "demo" / "manifest.json").write_text('{"end": "2025-11-30T00:00:00"}', encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert notebook.data_folder("demo") == tmp_path / "demo"
+    assert notebook.window("demo", "7d") == {"since": "7d", "until": "2025-11-30T00:00:00"}
+    assert notebook.manifest(tmp_path / "notebooks") is None
