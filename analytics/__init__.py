@@ -24,6 +24,12 @@ def sql(text: str, *, data: _Any = None, engine: str = "duckdb") -> Result:
         return session.sql(text)
 
 
+def load_ipython_extension(ipython: _Any) -> None:
+    """`%load_ext analytics`: registers the %s3meta line magic and %%s3meta cell magic."""
+    from . import notebook  # imported here so that `import analytics` stays light
+    notebook.load_ipython_extension(ipython)
+
+
 __all__ = [
     "BadInput", "Catalog", "CatalogError", "DataError", "EngineError", "ParamError", "Query", "Result",
     "S3MetaError", "SQLRefused", "Session", "connect", "run", "sql",
