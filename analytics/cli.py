@@ -150,6 +150,67 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore_plan(args: argparse.Namespace) -> int:
+    from . import restore
+
+    with _session(args) as session:
+        plan = restore.plan(session, since=args.since, until=args.until, requester=args.requester,
+                            ip=args.ip, bucket=args.buckets)
+    json_path, sh_path = plan.write(args.output)
+    print(f"s3meta: {plan.message()}", file=sys.stderr)
+    print(f"s3meta: wrote {json_path} and {sh_path}: review the plan, then run the script", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Scheduled anomaly report: findings as json/markdown/html, state, notifications, exit by severity."""
+    import contextlib
+
+    from . import notify as _notify, report as _report
+    from .state import State, lock
+
+    formats = list(dict.fromkeys(args.report_format or ["json"]))
+    if len(formats) > 1 and not args.output:
+        raise BadInput("several --format values need --output FILE (each format gets its own extension)")
+    explicit = args.report_config or args.config
+    path, required = settings.config_path(explicit)
+    config = _report.load_config(path, required=required)
+    fail_on = args.fail_on or config.fail_on
+    if args.report_config and not args.config:
+        args.config = args.report_config  # one file may hold both [profiles.*] and [report]
+    with contextlib.ExitStack() as stack:
+        state = None
+        if args.state:
+            stack.enter_context(lock(args.state))
+            state = State.load(args.state)
+        with _session(args) as session:
+            result = _report.run(session, since=args.since, until=args.until, baseline=args.baseline,
+                                 config=config, state=state)
+        n = config.notify
+        _notify.notify(result, sns_topic_arn=args.sns_topic or n.get("sns_topic_arn"),
+                       webhook_url=args.webhook or n.get("webhook_url"),
+                       min_severity=n.get("min_severity", fail_on), timeout=float(n.get("timeout", 10)),
+                       region=n.get("region"))
+        for fmt, target in _report.output_paths(args.output, formats).items():
+            with _destination(target, False) as out:
+                out.write(result.render(fmt))
+        failed = [x for x in result.notifications if not x.get("ok")]
+        for x in failed:
+            print(f"s3meta: notification via {x['channel']} failed: {x.get('error')}", file=sys.stderr)
+        if state is not None:
+            if failed:
+                print("s3meta: state not advanced, so the next run retries the notification", file=sys.stderr)
+            else:
+                result.commit(state)
+    stats = result.stats
+    cost = f", athena scanned {_size(stats.get('data_scanned_bytes'))}, estimated ${stats['cost_usd']:.6f}" \
+        if "cost_usd" in stats else ""
+    print(f"s3meta: report {result.since.isoformat()} to {result.until.isoformat()}: {stats['findings']} findings "
+          f"({stats['new_findings']} new, {len(result.at_or_above(fail_on))} new at or above {fail_on}); "
+          f"{stats['queries']} queries in {stats['elapsed_seconds']:.2f} s{cost}", file=sys.stderr)
+    return result.exit_code(fail_on)
+
+
 def cmd_fixtures_generate(args: argparse.Namespace) -> int:
     from . import fixtures
     from .params import parse_timestamp, utcnow
@@ -259,6 +320,47 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(p)
     _output_options(p)
     p.set_defaults(handler=cmd_sql)
+
+    p = sub.add_parser(
+        "restore-plan", help="plan the removal of an actor's delete markers (runs nothing)",
+        description="For the delete markers a requester and/or source IP placed in [since, until), find the "
+                    "versions they hide and write PREFIX.json (the plan, for review) and PREFIX.sh (one "
+                    "`aws s3api delete-object` per marker). Nothing is run against S3. --bucket also limits "
+                    "the plan to that bucket.")
+    p.add_argument("--since", default="24h",
+                   help="start of the window, inclusive: ISO 8601 or a duration (default 24h)")
+    p.add_argument("--until", default="now", help="end of the window, exclusive (default now)")
+    p.add_argument("--requester", help="only markers placed by this account ID or principal")
+    p.add_argument("--ip", help="only markers placed from this source IP address")
+    p.add_argument("--output", required=True, metavar="PREFIX", help="write PREFIX.json and PREFIX.sh")
+    _engine_options(p)
+    p.set_defaults(handler=cmd_restore_plan)
+
+    p = sub.add_parser(
+        "report", help="scheduled anomaly report over a window and its baseline",
+        description="Run the anomaly detectors over [--since, --until) against the baseline "
+                    "[since - --baseline, since) and write the findings as json, markdown or html. "
+                    "Exit 0: no new finding at or above --fail-on; 1: some; 2: bad input; 3: engine "
+                    "failure, a failed notification, or the --state lock held by another run.")
+    p.add_argument("--since", help="start of the window: ISO 8601 or a duration before --until "
+                                   "(default: the state's watermark minus the overlap, else 24h)")
+    p.add_argument("--until", help="end of the window, exclusive (default: now)")
+    p.add_argument("--baseline", metavar="DURATION", help="baseline length before --since (default 14d)")
+    p.add_argument("--format", dest="report_format", action="append", choices=("json", "markdown", "html"),
+                   help="output format; repeat for several (default json)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write to FILE atomically; with several formats, FILE's stem plus .json/.md/.html")
+    p.add_argument("--fail-on", choices=("info", "low", "medium", "high", "critical"),
+                   help="exit 1 when a new finding is at or above this severity (default high)")
+    p.add_argument("--config", dest="report_config", metavar="FILE",
+                   help="TOML file whose [report] table holds thresholds, allowlists, rules "
+                        "(default: the global --config file)")
+    p.add_argument("--state", metavar="FILE",
+                   help="JSON state for scheduled runs: watermark, first-seen sets, reported findings")
+    p.add_argument("--sns-topic", metavar="ARN", help="publish new findings to this SNS topic")
+    p.add_argument("--webhook", metavar="URL", help="POST new findings as JSON to this URL")
+    _engine_options(p)
+    p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("fixtures", help="synthetic S3 Metadata data",
                        description="Synthetic journal and inventory data in the exact AWS schema.")

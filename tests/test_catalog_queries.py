@@ -16,7 +16,7 @@ import sqlglot
 
 import analytics
 from analytics import catalog
-from conftest import MiB, NOW, ODD_KEY, ROOT, SCRIPT_KEY, WINDOW, write_tables
+from conftest import MiB, ODD_KEY, ROOT, SCRIPT_KEY, WINDOW, write_tables
 
 T = datetime
 

@@ -1,0 +1,283 @@
+"""Anomaly detectors: small decisions in Python over the results of the report's catalog queries.
+
+A detector is a function `detect(inputs, settings) -> list[Finding]`. It reads `Inputs` (the
+aggregate activity rows and the window's evidence rows, already fetched by analytics.report) and
+its own settings (thresholds, minimum counts, severity), and knows nothing of engines or SQL.
+The registry `DETECTORS` names every detector with its default settings; the report's config
+file overrides them per detector (see README, "Scheduled reports").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+LIFECYCLE = "s3.amazonaws.com"  # the requester of S3 Lifecycle actions (AWS journal schema)
+HOUR = timedelta(hours=1)
+
+
+def severity_rank(name: str) -> int:
+    """info 0 < low 1 < medium 2 < high 3 < critical 4; ValueError for anything else."""
+    try:
+        return SEVERITIES.index(name)
+    except ValueError:
+        raise ValueError(f"unknown severity {name!r} (expected one of: {', '.join(SEVERITIES)})") from None
+
+
+@dataclass
+class Finding:
+    """One anomaly: what, how bad, where, the facts behind it, and what to do about it.
+
+    `subject` holds the key facts that identify the finding across runs (prefix, actor, object);
+    with the detector and bucket it makes the fingerprint. `events` are the (bucket, key,
+    sequence_number) of row-level evidence, for deduplication across overlapping runs. `last_seen`
+    is the time of the newest activity behind the finding.
+    """
+
+    detector: str
+    severity: str
+    title: str
+    bucket: str | None
+    evidence: dict[str, Any]
+    runbook: str
+    subject: tuple = ()
+    events: tuple = ()
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    sample: dict[str, Any] | None = None  # detect_delete_samples parameters the report runs for sample keys
+    new: bool = True
+    fingerprint: str = field(default="")
+
+    def __post_init__(self) -> None:
+        severity_rank(self.severity)
+        if not self.fingerprint:
+            self.fingerprint = fingerprint(self.detector, self.bucket, self.subject, self.events)
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..values import jsonable
+        return {"detector": self.detector, "severity": self.severity, "title": self.title,
+                "bucket": self.bucket, "evidence": jsonable(self.evidence), "runbook": self.runbook,
+                "fingerprint": self.fingerprint, "new": self.new}
+
+
+def fingerprint(detector: str, bucket: str | None, subject: Iterable[Any], events: Iterable[Any] = ()) -> str:
+    """A stable hash of the detector, the bucket and the key facts (and row-level events, if any)."""
+    text = json.dumps([detector, bucket, [str(s) for s in subject], sorted("/".join(map(str, e)) for e in events)],
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# --- what detectors read ------------------------------------------------------------------------------
+
+@dataclass
+class Inputs:
+    """The query results a report hands to its detectors.
+
+    `activity` rows come from detect_activity (dicts; `grain` says which grouping). The row lists
+    come from the window's evidence queries. `known_ips` and `known_requesters` are first-seen
+    sets from the report state (value: first sighting), so a baseline survives journal expiry.
+    """
+
+    since: datetime
+    until: datetime
+    baseline_since: datetime
+    activity: list[dict[str, Any]] = field(default_factory=list)
+    unencrypted: list[dict[str, Any]] = field(default_factory=list)
+    rule_violations: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=list)
+    encryption_changes: list[dict[str, Any]] = field(default_factory=list)
+    malware: list[dict[str, Any]] = field(default_factory=list)
+    known_ips: dict[str, datetime] = field(default_factory=dict)
+    known_requesters: dict[str, datetime] = field(default_factory=dict)
+
+    def grain(self, name: str) -> list[dict[str, Any]]:
+        cached = getattr(self, "_grains", None)
+        if cached is None:
+            cached = {}
+            for row in self.activity:
+                cached.setdefault(row["grain"], []).append(row)
+            self._grains = cached
+        return cached.get(name, [])
+
+    def observed_start(self) -> datetime:
+        """Start of the baseline actually observed: the baseline start, or the journal's first hour if later."""
+        firsts = [r["first_seen"] for r in self.activity if r.get("first_seen") is not None]
+        start = max(self.baseline_since, min(firsts)) if firsts else self.since
+        return min(start.replace(minute=0, second=0, microsecond=0), self.since)
+
+
+@dataclass
+class Allowlist:
+    """CIDRs (IPv4 and IPv6) and requesters (account IDs or principals) that never count as new."""
+
+    cidrs: tuple = ()
+    accounts: frozenset = frozenset()
+
+    @classmethod
+    def parse(cls, cidrs: Iterable[str] = (), accounts: Iterable[str] = ()) -> "Allowlist":
+        return cls(tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs), frozenset(accounts))
+
+    def ip(self, value: str | None) -> bool:
+        if not value:
+            return False
+        try:
+            address = ipaddress.ip_address(value.strip())
+        except ValueError:
+            return False
+        return any(address.version == net.version and address in net for net in self.cidrs)
+
+    def requester(self, value: str | None) -> bool:
+        return value is not None and value in self.accounts
+
+
+# --- the registry --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Detector:
+    name: str
+    detect: Callable[[Inputs, dict[str, Any]], list[Finding]]
+    defaults: dict[str, Any]
+    description: str
+
+
+DETECTORS: dict[str, Detector] = {}
+
+
+def register(name: str, description: str, **defaults: Any):
+    """Decorator: add a detector with its default settings (every detector takes enabled and severity)."""
+    def wrap(fn):
+        DETECTORS[name] = Detector(name, fn, {"enabled": True, **defaults}, description)
+        return fn
+    return wrap
+
+
+def run_all(inputs: Inputs, settings: dict[str, dict[str, Any]], allowlist: Allowlist | None = None,
+            encryption_rules: list[dict[str, Any]] | None = None) -> list[Finding]:
+    """Every enabled detector over `inputs`, findings ordered by severity (worst first), then detector."""
+    findings: list[Finding] = []
+    for name, detector in DETECTORS.items():
+        options = {**detector.defaults, **settings.get(name, {}),
+                   "_allowlist": allowlist or Allowlist(), "_rules": encryption_rules or []}
+        if not options["enabled"]:
+            continue
+        found = detector.detect(inputs, options)
+        override = settings.get(name, {}).get("severity")
+        for f in found:
+            if override:
+                f.severity = override
+        findings.extend(found)
+    findings.sort(key=lambda f: (-severity_rank(f.severity), f.detector, f.bucket or "", f.title))
+    return findings
+
+
+# --- robust statistics shared by the spike detectors ---------------------------------------------------
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    if not n:
+        return 0.0
+    mid = n // 2
+    return float(ordered[mid]) if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def mad(values: list[float], centre: float) -> float:
+    """Median absolute deviation, scaled by 1.4826 to estimate a standard deviation under normality."""
+    return 1.4826 * median([abs(v - centre) for v in values])
+
+
+@dataclass
+class Spike:
+    """A window's peak against its baseline: the numbers a spike finding shows as evidence."""
+
+    peak: int
+    peak_hour: datetime
+    window_total: int
+    threshold: float
+    baseline_median: float
+    baseline_mad: float
+    baseline_peak: int
+    baseline_hours: int
+    flagged_hours: list[datetime]
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+    def evidence(self) -> dict[str, Any]:
+        return {"count": self.window_total, "peak": self.peak, "peak_hour": self.peak_hour,
+                "threshold": round(self.threshold, 2), "baseline": {
+                    "median_per_span": self.baseline_median, "mad": round(self.baseline_mad, 2),
+                    "peak_per_span": self.baseline_peak, "hours": self.baseline_hours},
+                "first_seen": self.first_seen, "last_seen": self.last_seen}
+
+
+def spike(rows: list[dict[str, Any]], inputs: Inputs, options: dict[str, Any]) -> Spike | None:
+    """Whether the rows of one series (hourly counts, window and baseline) hold a spike.
+
+    Counts are summed over a sliding span of `span_hours` hours (default 2, so a burst that straddles
+    an hour boundary is not split). A window span is a spike when its count is at least
+    `min_count`, above median + `mad_factor` x MAD of the baseline spans (hours without activity count
+    as 0), and above `peak_factor` x the busiest baseline span.
+    """
+    span = max(int(options.get("span_hours", 2)), 1)
+    hourly: dict[datetime, int] = {}
+    seen: dict[datetime, tuple] = {}
+    for r in rows:
+        hour = r["hour"]
+        hourly[hour] = hourly.get(hour, 0) + int(r["events"])
+        lo, hi = seen.get(hour, (r["first_seen"], r["last_seen"]))
+        seen[hour] = (min(lo, r["first_seen"]), max(hi, r["last_seen"]))
+    if not hourly:
+        return None
+    start = inputs.observed_start()
+    window_start = inputs.since.replace(minute=0, second=0, microsecond=0)
+    end = inputs.until
+    # Window positions: every hour whose span overlaps the window; the baseline: spans wholly before since.
+    def total(at: datetime) -> int:
+        return sum(hourly.get(at - i * HOUR, 0) for i in range(span))
+
+    baseline: list[float] = []
+    at = start + (span - 1) * HOUR
+    while at + HOUR <= inputs.since:
+        baseline.append(total(at))
+        at += HOUR
+    window_hours = sorted(h for h in hourly if h >= window_start and h < end)
+    if not window_hours:
+        return None
+    centre = median(baseline)
+    spread = mad(baseline, centre)
+    base_peak = int(max(baseline, default=0))
+    threshold = max(float(options["min_count"]), centre + float(options["mad_factor"]) * spread,
+                    float(options["peak_factor"]) * base_peak)
+    candidates = sorted({h + i * HOUR for h in window_hours for i in range(span)
+                         if h + i * HOUR < end + HOUR})
+    flagged = [(total(h), h) for h in candidates if total(h) >= threshold and total(h) > 0]
+    if not flagged:
+        return None
+    peak, peak_hour = max(flagged, key=lambda t: (t[0], -t[1].timestamp()))
+    hours = sorted({h - i * HOUR for _, h in flagged for i in range(span) if (h - i * HOUR) in hourly})
+    hours = [h for h in hours if h >= window_start] or hours
+    return Spike(peak=peak, peak_hour=peak_hour - (span - 1) * HOUR,
+                 window_total=sum(n for h, n in hourly.items() if window_start <= h < end),
+                 threshold=threshold, baseline_median=centre, baseline_mad=spread, baseline_peak=base_peak,
+                 baseline_hours=len(baseline), flagged_hours=hours,
+                 first_seen=min(seen[h][0] for h in hours), last_seen=max(seen[h][1] for h in hours))
+
+
+def window_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get("in_window")]
+
+
+def top(counts: dict[Any, int], n: int = 5) -> dict[Any, int]:
+    """The n largest entries, largest first (ties by name), as an ordered dict."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n])
+
+
+# Detector modules register themselves on import.
+from . import actors, deletes, encryption, malware  # noqa: E402,F401
+
+__all__ = ["SEVERITIES", "Finding", "Inputs", "Allowlist", "DETECTORS", "register", "run_all",
+           "severity_rank", "fingerprint", "spike"]

@@ -1,0 +1,132 @@
+"""Delete detectors: spikes per prefix, mass deletes by one actor, and unattributed (permanent) deletes.
+
+S3 Lifecycle (requester s3.amazonaws.com) is left out of the spike and mass-delete counts: expiring
+objects on schedule is not an incident. Permanent deletes carry no requester or IP (AWS's NULL rule
+for the journal), so they cannot be pinned on an actor and feed the unattributed-deletes detector.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import Finding, Inputs, register, spike, severity_rank, SEVERITIES
+
+DELETE_KINDS = ("DELETE_MARKER", "DELETE")
+
+
+def _series(rows, *fields):
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(tuple(r[f] for f in fields), []).append(r)
+    return out
+
+
+def _bump(severity: str, steps: int = 1) -> str:
+    return SEVERITIES[min(severity_rank(severity) + steps, len(SEVERITIES) - 1)]
+
+
+@register("delete_spike", "Deletes by users and services (not Lifecycle) in a prefix, against its baseline.",
+          severity="high", min_count=50, mad_factor=10.0, peak_factor=3.0, span_hours=2)
+def delete_spike(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
+    rows = [r for r in inputs.grain("prefix")
+            if r["kind"] in DELETE_KINDS and r["actor_class"] in ("user", "service")]
+    findings = []
+    for (bucket, prefix), series in sorted(_series(rows, "bucket", "top_level_prefix").items()):
+        s = spike(series, inputs, options)
+        if s is None:
+            continue
+        shown = prefix or "(keys without a prefix)"
+        findings.append(Finding(
+            "delete_spike", options["severity"], f"Delete spike in {shown}: {s.peak} deletes in "
+            f"{options.get('span_hours', 2)} h (baseline peak {s.baseline_peak})", bucket,
+            {"prefix": prefix, **s.evidence()},
+            "Check who deleted (see mass_delete findings and sample keys); if unexpected, restore with "
+            "`s3meta query hidden_versions` and review the actors' IAM permissions.",
+            subject=(prefix,), first_seen=s.first_seen, last_seen=s.last_seen,
+            sample={"bucket": bucket, "prefix": prefix or None, "since": s.first_seen, "until": s.last_seen}))
+    return findings
+
+
+@register("mass_delete", "Many deletes (delete markers included) by one requester or one source IP.",
+          severity="high", new_actor_severity="critical", min_count=50, mad_factor=10.0, peak_factor=3.0,
+          span_hours=2)
+def mass_delete(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
+    by_requester = [r for r in inputs.grain("requester")
+                    if r["kind"] in DELETE_KINDS and r["requester"] is not None and r["requester"] != "s3.amazonaws.com"]
+    by_ip = [r for r in inputs.grain("ip") if r["kind"] in DELETE_KINDS and r["delete_ip"] is not None]
+    pairs = [r for r in inputs.grain("pair") if r["in_window"]]
+    baseline_requesters = {r["requester"] for r in inputs.grain("pair") if not r["in_window"]}
+    baseline_requesters |= {k for k, v in inputs.known_requesters.items() if v < inputs.since}
+    baseline_ips = {r["source_ip_address"] for r in inputs.grain("pair") if not r["in_window"]}
+    baseline_ips |= {k for k, v in inputs.known_ips.items() if v < inputs.since}
+
+    findings: list[Finding] = []
+    covered: set[tuple[str, str]] = set()  # (bucket, ip) already explained by a requester finding
+    for (bucket, requester), series in sorted(_series(by_requester, "bucket", "requester").items()):
+        s = spike(series, inputs, options)
+        if s is None:
+            continue
+        ips = {r["source_ip_address"]: int(r["events"]) for r in pairs
+               if r["bucket"] == bucket and r["requester"] == requester and r["source_ip_address"]}
+        covered |= {(bucket, ip) for ip in ips}
+        new = requester not in baseline_requesters
+        findings.append(_finding(options, bucket, "requester", requester, s, new, ips))
+    for (bucket, ip), series in sorted(_series(by_ip, "bucket", "delete_ip").items()):
+        if (bucket, ip) in covered:
+            continue
+        s = spike(series, inputs, options)
+        if s is None:
+            continue
+        requesters = {r["requester"]: int(r["events"]) for r in pairs
+                      if r["bucket"] == bucket and r["source_ip_address"] == ip and r["requester"]}
+        findings.append(_finding(options, bucket, "ip", ip, s, ip not in baseline_ips, requesters))
+    return findings
+
+
+def _finding(options, bucket, by, actor, s, new, related) -> Finding:
+    severity = options["new_actor_severity"] if new else options["severity"]
+    if not new and s.peak >= 10 * s.threshold:
+        severity = _bump(severity)
+    label = "account" if by == "requester" else "source IP"
+    evidence = {"actor_type": by, "requester": actor if by == "requester" else None,
+                "source_ip": actor if by == "ip" else None, "new_actor": new, **s.evidence()}
+    if by == "requester":
+        evidence["source_ips"] = dict(sorted(related.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
+        if related:
+            evidence["source_ip"] = next(iter(evidence["source_ips"]))
+    else:
+        evidence["requesters"] = dict(sorted(related.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
+        if related:
+            evidence["requester"] = next(iter(evidence["requesters"]))
+    return Finding(
+        "mass_delete", severity,
+        f"Mass delete by {label} {actor}: {s.peak} deletes in {options.get('span_hours', 2)} h"
+        + (" (never seen in the baseline)" if new else f" (baseline peak {s.baseline_peak})"),
+        bucket, evidence,
+        "Ransomware pattern: block the actor now (deny in the bucket policy, disable its keys), then "
+        "list the hidden versions (`s3meta query hidden_versions`) and remove the delete markers to restore.",
+        subject=(by, actor), first_seen=s.first_seen, last_seen=s.last_seen,
+        sample={"bucket": bucket, by: actor, "since": s.first_seen, "until": s.last_seen})
+
+
+@register("unattributed_deletes", "Permanent deletes (no requester recorded) in a prefix, against its baseline.",
+          severity="medium", min_count=100, mad_factor=10.0, peak_factor=3.0, span_hours=2)
+def unattributed_deletes(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
+    rows = [r for r in inputs.grain("prefix") if r["kind"] in DELETE_KINDS and r["actor_class"] == "unattributed"]
+    findings = []
+    for (bucket, prefix), series in sorted(_series(rows, "bucket", "top_level_prefix").items()):
+        s = spike(series, inputs, options)
+        if s is None:
+            continue
+        shown = prefix or "(keys without a prefix)"
+        findings.append(Finding(
+            "unattributed_deletes", options["severity"],
+            f"Spike of permanent deletes in {shown}: {s.peak} in {options.get('span_hours', 2)} h "
+            f"(baseline peak {s.baseline_peak})", bucket, {"prefix": prefix, **s.evidence()},
+            "Permanent deletes carry no requester in the journal: find the caller in CloudTrail data events "
+            "(DeleteObject/DeleteObjects with a versionId) for these keys and times; check Lifecycle "
+            "noncurrent-version rules first.",
+            subject=(prefix,), first_seen=s.first_seen, last_seen=s.last_seen,
+            sample={"bucket": bucket, "prefix": prefix or None, "unattributed": 1,
+                    "since": s.first_seen, "until": s.last_seen}))
+    return findings

@@ -1,0 +1,167 @@
+"""Report state between scheduled runs: watermark, first-seen sets, reported findings, and a lock.
+
+The state is one JSON file (`s3meta report --state FILE`), always replaced atomically, so a crash
+mid-write leaves the previous state whole. Beside it, FILE.lock holds the PID of the run that owns
+it; a second run refuses to start while that process lives (exit 3), and takes over a lock whose
+process is gone (a stale lock from a crash or a reboot).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import BadInput, EngineError
+from .files import atomic_write
+
+FORMAT_VERSION = 1
+
+
+class StateLocked(EngineError):
+    """Another run holds the state's lock (exit 3: try again later; nothing was changed)."""
+
+
+def event_id(bucket: str, key: str, sequence_number: str) -> str:
+    """A short stable id for one journal record: (bucket, key, sequence_number) is unique."""
+    return hashlib.sha256("\0".join((bucket, key, sequence_number)).encode("utf-8")).hexdigest()[:20]
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass
+class State:
+    """What one run leaves for the next. Times are naive UTC, like the journal's."""
+
+    path: Path | None = None
+    watermark: datetime | None = None
+    first_seen_ips: dict[str, datetime] = field(default_factory=dict)
+    first_seen_requesters: dict[str, datetime] = field(default_factory=dict)
+    reported: dict[str, dict[str, Any]] = field(default_factory=dict)  # fingerprint -> facts of the last report
+    events: dict[str, datetime] = field(default_factory=dict)  # event_id -> record_timestamp, already reported
+    runs: int = 0
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "State":
+        """The state in `path`; an empty state when the file does not exist yet."""
+        target = Path(path)
+        if not target.exists():
+            return cls(path=target)
+        try:
+            doc = json.loads(target.read_text(encoding="utf-8"))
+            if doc.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"unsupported format_version {doc.get('format_version')!r}")
+            return cls(
+                path=target, watermark=_time(doc.get("watermark")),
+                first_seen_ips={k: _time(v) for k, v in doc.get("first_seen_ips", {}).items()},
+                first_seen_requesters={k: _time(v) for k, v in doc.get("first_seen_requesters", {}).items()},
+                reported=dict(doc.get("reported", {})),
+                events={k: _time(v) for k, v in doc.get("events", {}).items()},
+                runs=int(doc.get("runs", 0)))
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
+            raise BadInput(f"cannot read state file {target}: {exc}") from None
+
+    def to_json(self) -> str:
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "watermark": self.watermark.isoformat() if self.watermark else None,
+            "runs": self.runs,
+            "first_seen_ips": {k: v.isoformat() for k, v in sorted(self.first_seen_ips.items())},
+            "first_seen_requesters": {k: v.isoformat() for k, v in sorted(self.first_seen_requesters.items())},
+            "reported": dict(sorted(self.reported.items())),
+            "events": {k: v.isoformat() for k, v in sorted(self.events.items())},
+        }
+        return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+    def save(self, path: str | os.PathLike | None = None) -> None:
+        """Write the state atomically: the previous file stays whole if anything fails."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ValueError("state has no path")
+        try:
+            with atomic_write(target) as fh:
+                fh.write(self.to_json())
+        except OSError as exc:
+            raise EngineError(f"cannot write state file {target}: {exc.strerror or exc}") from None
+
+    # --- updates after a successful run ---------------------------------------------------------
+    def see(self, ips: dict[str, datetime], requesters: dict[str, datetime]) -> None:
+        """Remember first sightings (the earliest time wins)."""
+        for name, seen in (("first_seen_ips", ips), ("first_seen_requesters", requesters)):
+            known = getattr(self, name)
+            for value, first in seen.items():
+                if value is not None and (value not in known or first < known[value]):
+                    known[value] = first
+
+    def remember_events(self, events: Iterable[tuple[tuple[str, str, str], datetime]]) -> None:
+        for (bucket, key, seq), at in events:
+            self.events[event_id(bucket, key, seq)] = at
+
+    def prune(self, keep_events_after: datetime, keep_reported_after: datetime) -> None:
+        """Forget events no later run can re-read, and findings not seen for a long time."""
+        self.events = {k: v for k, v in self.events.items() if v >= keep_events_after}
+        self.reported = {k: v for k, v in self.reported.items()
+                         if (_time(v.get("last_seen")) or keep_reported_after) >= keep_reported_after}
+
+
+# --- the lock ----------------------------------------------------------------------------------------
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def lock(state_path: str | os.PathLike) -> Iterator[Path]:
+    """Hold STATE.lock for the duration; StateLocked if a live process holds it.
+
+    The lock file is created with O_CREAT | O_EXCL (atomic on local file systems) and holds
+    "PID HOST TIME". A lock whose PID no longer runs on this host is stale and is taken over.
+    """
+    path = Path(str(state_path) + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    for attempt in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _holder(path)
+            if holder and holder[1] == host and not _alive(holder[0]) and attempt == 0:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()  # stale: the process that wrote it is gone
+                continue
+            who = f"process {holder[0]} on {holder[1]} since {holder[2]}" if holder else "another process"
+            raise StateLocked(f"state {state_path} is locked by {who}; another report is running "
+                              f"(remove {path} if that process is gone)") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()} {host} {datetime.now().isoformat(timespec='seconds')}\n")
+        break
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _holder(path: Path) -> tuple[int, str, str] | None:
+    try:
+        parts = path.read_text(encoding="utf-8").split()
+        return int(parts[0]), parts[1], parts[2] if len(parts) > 2 else "?"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+__all__ = ["State", "StateLocked", "lock", "event_id"]
