@@ -164,44 +164,31 @@ def cmd_restore_plan(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Scheduled anomaly report: findings as json/markdown/html, state, notifications, exit by severity."""
-    import contextlib
-
-    from . import notify as _notify, report as _report
-    from .state import State, lock
+    from . import report as _report
 
     formats = list(dict.fromkeys(args.report_format or ["json"]))
     if len(formats) > 1 and not args.output:
         raise BadInput("several --format values need --output FILE (each format gets its own extension)")
-    explicit = args.report_config or args.config
-    path, required = settings.config_path(explicit)
+    path, required = settings.config_path(args.report_config or args.config)
     config = _report.load_config(path, required=required)
     fail_on = args.fail_on or config.fail_on
     if args.report_config and not args.config:
         args.config = args.report_config  # one file may hold both [profiles.*] and [report]
-    with contextlib.ExitStack() as stack:
-        state = None
-        if args.state:
-            stack.enter_context(lock(args.state))
-            state = State.load(args.state)
-        with _session(args) as session:
-            result = _report.run(session, since=args.since, until=args.until, baseline=args.baseline,
-                                 config=config, state=state)
-        n = config.notify
-        _notify.notify(result, sns_topic_arn=args.sns_topic or n.get("sns_topic_arn"),
-                       webhook_url=args.webhook or n.get("webhook_url"),
-                       min_severity=n.get("min_severity", fail_on), timeout=float(n.get("timeout", 10)),
-                       region=n.get("region"))
-        for fmt, target in _report.output_paths(args.output, formats).items():
+    targets = _report.output_paths(args.output, formats)
+
+    def write(result) -> None:
+        for fmt, target in targets.items():
             with _destination(target, False) as out:
                 out.write(result.render(fmt))
-        failed = [x for x in result.notifications if not x.get("ok")]
-        for x in failed:
-            print(f"s3meta: notification via {x['channel']} failed: {x.get('error')}", file=sys.stderr)
-        if state is not None:
-            if failed:
-                print("s3meta: state not advanced, so the next run retries the notification", file=sys.stderr)
-            else:
-                result.commit(state)
+
+    result = _report.scheduled(lambda: _session(args), config, state_path=args.state, since=args.since,
+                               until=args.until, baseline=args.baseline, fail_on=fail_on,
+                               sns_topic_arn=args.sns_topic, webhook_url=args.webhook, write=write)
+    failed = [x for x in result.notifications if not x.get("ok")]
+    for x in failed:
+        print(f"s3meta: notification via {x['channel']} failed: {x.get('error')}", file=sys.stderr)
+    if failed and args.state:
+        print("s3meta: state not advanced, so the next run retries the notification", file=sys.stderr)
     stats = result.stats
     cost = f", athena scanned {_size(stats.get('data_scanned_bytes'))}, estimated ${stats['cost_usd']:.6f}" \
         if "cost_usd" in stats else ""

@@ -15,6 +15,7 @@ events are dropped, and findings reported before are marked "new": false.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import json
@@ -24,7 +25,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import detectors as _detectors
 from .detectors import DETECTORS, SEVERITIES, Allowlist, Finding, Inputs, severity_rank
@@ -374,6 +375,38 @@ def run(session, since: Any = None, until: Any = None, baseline: Any = None,
                     observed_since=inputs.observed_start(), findings=findings, stats=stats, config=config,
                     charts=_charts(activity_rows, start, end, findings), state=state,
                     _sightings=(tuple(ips.items()), tuple(requesters.items())))
+    return report
+
+
+def scheduled(open_session: Callable[[], Any], config: Config, *, state_path: str | os.PathLike | None = None,
+              since: Any = None, until: Any = None, baseline: Any = None, fail_on: str | None = None,
+              sns_topic_arn: str | None = None, webhook_url: str | None = None,
+              write: Callable[[Report], None] | None = None) -> Report:
+    """One unattended run: lock the state, run the detectors, notify, write the outputs, advance the state.
+
+    The state advances last, and only when every notification went out: a crash, or a failed
+    notification, makes the next run read this window again rather than lose it. `open_session`
+    is called once the lock is held; `write` receives the report before the state advances.
+    """
+    from .notify import notify
+    from .state import lock
+
+    with contextlib.ExitStack() as stack:
+        state = None
+        if state_path:
+            stack.enter_context(lock(state_path))
+            state = State.load(state_path)
+        with open_session() as session:
+            report = run(session, since=since, until=until, baseline=baseline, config=config, state=state)
+        channels = config.notify
+        notify(report, sns_topic_arn=sns_topic_arn or channels.get("sns_topic_arn"),
+               webhook_url=webhook_url or channels.get("webhook_url"),
+               min_severity=channels.get("min_severity", fail_on or config.fail_on),
+               timeout=float(channels.get("timeout", 10)), region=channels.get("region"))
+        if write is not None:
+            write(report)
+        if state is not None and all(n.get("ok") for n in report.notifications):
+            report.commit(state)
     return report
 
 
