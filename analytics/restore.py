@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from . import catalog as _catalog
 from . import params as _params
 from .errors import BadInput
 from .values import jsonable
@@ -43,46 +42,8 @@ if TYPE_CHECKING:
 FORMAT = "s3meta-restore-plan"
 FORMAT_VERSION = 1
 
-# Every journal and inventory record of the keys the selected markers touched. Plain SQL that runs on
-# DuckDB and Athena alike; the per-key reasoning is done in Python below, where it can be read.
-_SQL = """\
--- Journal and inventory records of every key on which the selected actor placed a delete marker.
---
--- @param since timestamp = 24h: start of the window, inclusive
--- @param until timestamp = now: end of the window, exclusive
--- @param bucket bucket = null: only this bucket
--- @param requester requester = null: only markers placed by this account or principal
--- @param ip ip = null: only markers placed from this source IP address
-WITH markers AS (
-    SELECT bucket, key, sequence_number
-    FROM journal
-    WHERE record_type = 'DELETE'
-      AND is_delete_marker = true
-      AND record_timestamp >= :since
-      AND record_timestamp < :until
-      AND (:bucket IS NULL OR bucket = :bucket)
-      AND (:requester IS NULL OR requester = :requester)
-      AND (:ip IS NULL OR source_ip_address = :ip)
-),
-touched AS (
-    SELECT DISTINCT bucket, key FROM markers
-)
-SELECT 'journal' AS source, j.bucket, j.key, j.sequence_number, j.record_type, j.version_id,
-       j.is_delete_marker, j.record_timestamp, j.requester, j.source_ip_address, j.size,
-       j.last_modified_date, j.storage_class,
-       m.sequence_number IS NOT NULL AS selected
-FROM journal AS j
-JOIN touched AS t ON t.bucket = j.bucket AND t.key = j.key
-LEFT JOIN markers AS m ON m.bucket = j.bucket AND m.key = j.key AND m.sequence_number = j.sequence_number
-UNION ALL
-SELECT 'inventory' AS source, i.bucket, i.key, i.sequence_number, CAST(NULL AS varchar), i.version_id,
-       i.is_delete_marker, CAST(NULL AS timestamp), CAST(NULL AS varchar), CAST(NULL AS varchar), i.size,
-       i.last_modified_date, i.storage_class,
-       false AS selected
-FROM inventory AS i
-JOIN touched AS t ON t.bucket = i.bucket AND t.key = i.key
-"""
-QUERY = _catalog.parse(Path("restore_plan.sql"), _SQL)
+# The catalog query that gathers the evidence (queries/restore_candidates.sql).
+QUERY_NAME = "restore_candidates"
 
 # Storage classes whose objects must be restored from archive before they can be read again.
 ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
@@ -285,11 +246,12 @@ def plan(session: "Session", *, since: Any = "24h", until: Any = "now", requeste
     now = session.clock()
     given = {"since": since, "until": until, "bucket": buckets[0] if len(buckets) == 1 else None,
              "requester": requester, "ip": ip}
-    values = _params.coerce("restore-plan", list(QUERY.params), given, now=now)
+    query = session.query(QUERY_NAME)
+    values = _params.coerce("restore-plan", list(query.params), given, now=now)
     if len(buckets) > 1:  # several buckets: each name is checked here, and the rows filtered below
         for name in buckets:
-            _params.coerce("restore-plan", [QUERY.param("bucket")], {"bucket": name})
-    execution = session.engine.execute(QUERY.sql, values)
+            _params.coerce("restore-plan", [query.param("bucket")], {"bucket": name})
+    execution = session.run(QUERY_NAME, values)
     records = execution.table.to_pylist()
     if len(buckets) > 1:
         records = [r for r in records if r["bucket"] in buckets]
@@ -302,7 +264,7 @@ def plan(session: "Session", *, since: Any = "24h", until: Any = "now", requeste
 
 
 def build(records: list[dict[str, Any]], selection: dict[str, Any]) -> RestorePlan:
-    """The plan from the records of the touched keys (rows of QUERY): the per-key reasoning."""
+    """The plan from the records of the touched keys (rows of restore_candidates): the per-key reasoning."""
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for rec in records:
         by_key.setdefault((rec["bucket"], rec["key"]), []).append(rec)

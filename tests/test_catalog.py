@@ -83,3 +83,12 @@ def test_every_shipped_query_is_documented():
         assert q.title and q.description, q.name
         for p in q.params:
             assert p.description, f"{q.name}.{p.name} has no description"
+
+
+def test_every_shipped_query_orders_its_rows():
+    # Without a top-level ORDER BY, two engines (or two runs) may return rows in different orders.
+    import sqlglot
+
+    for q in catalog.shipped():
+        tree = sqlglot.parse_one(catalog.substitute(q.sql, lambda name: "?"), read="athena")
+        assert tree.args.get("order") is not None, f"{q.name} has no top-level ORDER BY"

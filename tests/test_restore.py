@@ -261,9 +261,9 @@ def test_plan_sql_is_athena_sql():
     athena = analytics.connect("athena", buckets=["acme-prod-data", "acme.media.assets"])
     values = {"since": datetime(2025, 1, 1), "until": datetime(2025, 1, 2), "bucket": None,
               "requester": ACTOR, "ip": None}
-    rendered = athena.engine.render(restore.QUERY.sql, values)
+    rendered = athena.engine.render(catalog.shipped().get(restore.QUERY_NAME).sql, values)
     sqlglot.parse_one(rendered.sql, read="athena")
-    assert len(rendered.parameters) == len(catalog.placeholders(restore.QUERY.sql))
+    assert len(rendered.parameters) == len(catalog.placeholders(catalog.shipped().get(restore.QUERY_NAME).sql))
 
 
 def test_cli_writes_both_files(small_data, small_manifest, tmp_path):
