@@ -71,6 +71,7 @@ _UNVERSIONED_TABLE = {
     3: {STOP: 1.0},
 }
 _MAX_STEPS = 24
+_MEAN_GAP_DAYS = 1.0  # mean office-hours time between two user events on one key
 _BACKFILL_SHARE = 0.3 / 1.3  # about 30% as many backfilled objects as objects created in the journal
 _BACKFILL_ACTIVE = 0.3  # share of backfilled objects that change during the window
 
@@ -351,18 +352,27 @@ class _World:
         self.cdf[-1] = 1.0
 
     def _user_times(self, prev: np.ndarray | None, n: int) -> np.ndarray:
-        """Office-hours-weighted times after prev (or anywhere in the window); some follow prev closely."""
+        """Office-hours-weighted times: anywhere in the window, or after prev; some follow prev closely.
+
+        After prev, the gap is exponential in office-hours time (mean _MEAN_GAP_DAYS): a key's next
+        event comes at a steady rate, not somewhere in what is left of the window, which would pile
+        events (deletes above all, which come late in a key's life) up towards the window's end.
+        A time past the end comes back as the end, and the caller drops it.
+        """
         rng = self.rng
         if prev is None:
-            lo = np.zeros(n)
+            u = rng.random(n)
         else:
             seg = np.clip((prev - self.start) // HOUR, 0, len(self.w) - 1)
             lo = self.cdf[seg] + self.w[seg] * ((prev - self.start - seg * HOUR) / HOUR)
-        u = lo + rng.random(n) * (1.0 - lo)
+            u = lo + rng.exponential(_MEAN_GAP_DAYS / self.days, n)
+        past = u >= 1.0
+        u = np.minimum(u, 1.0)
         seg = np.clip(np.searchsorted(self.cdf, u, side="right") - 1, 0, len(self.w) - 1)
         t = self.start + seg * HOUR + ((u - self.cdf[seg]) / self.w[seg] * HOUR).astype(np.int64)
         if prev is None:
             return np.minimum(t, self.end - 1)
+        t = np.where(past, self.end, t)
         burst = rng.random(n) < 0.2
         t = np.where(burst, prev + (rng.exponential(300.0, n) * SEC).astype(np.int64), t)
         return np.maximum(t, prev + 1000)
@@ -485,12 +495,20 @@ class _World:
 
             t = np.empty(len(a), np.int64)
             user = (kind == PUT) | (kind == TAG) | (kind == DM_USER) | (kind == DEL_CUR) | (kind == UNDEL)
-            first = user & ~kbf[a] if step == 0 else np.zeros(len(a), bool)
+            # A key's first event: its creation, or (backfilled keys) a first touch anywhere in the window.
+            first = user if step == 0 else np.zeros(len(a), bool)
             later = user & ~first
             t[first] = self._user_times(None, int(first.sum()))
             t[later] = self._user_times(prev[a[later]], int(later.sum()))
             lc = (kind == LC_TRANS) | (kind == LC_EXPIRE) | (kind == DEL_OLD)
-            t[lc] = self._lifecycle_times(prev[a[lc]], kb[a[lc]])
+            eligible = prev[a[lc]]
+            if step == 0:
+                # A backfilled object becomes eligible for Lifecycle on any day of the window, not all
+                # on its first day: the old population ages steadily.
+                old = kbf[a[lc]]
+                spread = self.start + (rng.random(int(old.sum())) * (self.end - self.start)).astype(np.int64)
+                eligible[old] = spread
+            t[lc] = self._lifecycle_times(eligible, kb[a[lc]])
             gd = kind == GD_SCAN
             t[gd] = prev[a[gd]] + rng.integers(3 * SEC, 240 * SEC, int(gd.sum()))
             t -= t % 1000  # S3 stamps records to the millisecond

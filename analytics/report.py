@@ -337,7 +337,9 @@ def run(session, since: Any = None, until: Any = None, baseline: Any = None,
     if {"unencrypted_upload", "encryption_rule"} & enabled:
         inputs.unencrypted = fresh(rows(query("detect_unencrypted_uploads", since=start, until=end)))
     if "encryption_rule" in enabled:
-        for rule in config.encryption_rules:
+        inferred = _detectors.encryption.inferred_rules(
+            activity_rows, config.encryption_rules, int(config.settings("encryption_rule")["infer_min_uploads"]))
+        for rule in [*config.encryption_rules, *inferred]:
             found = query("detect_unencrypted_uploads", since=start, until=end, bucket=rule["bucket"],
                           prefix=rule["prefix"], allowed=",".join(rule["require"]))
             inputs.rule_violations.append((rule, fresh(rows(found))))

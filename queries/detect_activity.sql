@@ -14,6 +14,8 @@
 -- service principals end in .amazonaws.com (service, e.g. GuardDuty's tag writes), and anything
 -- else is an account ID (user). top_level_prefix is the key up to and including its first '/', or ''
 -- for a key without one. `hour` is the record's hour (UTC); in_window is record_timestamp >= since.
+-- kms_events counts the rows encrypted with SSE-KMS or DSSE-KMS: on CREATE rows of the prefix grain,
+-- it tells a prefix whose every upload used KMS (the report infers an encryption rule from it).
 --
 -- @tags detector
 -- @param baseline_since timestamp = 15d: start of the baseline, inclusive (ISO 8601, or a duration before until)
@@ -23,6 +25,7 @@ SELECT CASE grouping(top_level_prefix, actor_class, requester, source_ip_address
            WHEN 14 THEN 'prefix' WHEN 54 THEN 'requester' WHEN 60 THEN 'ip' ELSE 'pair' END AS grain,
        bucket, top_level_prefix, requester, source_ip_address, delete_ip, kind, actor_class, hour, in_window,
        count(*) AS events,
+       CAST(sum(kms) AS BIGINT) AS kms_events,
        min(record_timestamp) AS first_seen,
        max(record_timestamp) AS last_seen
 FROM (
@@ -38,6 +41,7 @@ FROM (
                 ELSE 'user' END AS actor_class,
            date_trunc('hour', record_timestamp) AS hour,
            record_timestamp >= :since AS in_window,
+           CASE WHEN encryption_status IN ('SSE-KMS', 'DSSE-KMS') THEN 1 ELSE 0 END AS kms,
            record_timestamp
     FROM journal
     WHERE record_timestamp >= :baseline_since

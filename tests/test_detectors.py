@@ -166,6 +166,26 @@ def test_rule_violations_are_high_and_not_reported_twice_as_unencrypted():
     assert [(f.severity, f.evidence["sample_keys"]) for f in plain] == [("medium", ["other/c"])]
 
 
+def test_kms_only_prefixes_are_inferred_from_the_baseline():
+    from analytics.detectors.encryption import inferred_rules
+
+    def creates(prefix, events, kms, in_window=False, bucket="b"):
+        return {"grain": "prefix", "kind": "CREATE", "in_window": in_window, "bucket": bucket,
+                "top_level_prefix": prefix, "events": events, "kms_events": kms}
+
+    activity = [creates("kms/", 15, 15), creates("kms/", 10, 10),      # 25 uploads, all KMS: inferred
+                creates("mixed/", 30, 29),                              # one SSE-S3 upload: no rule
+                creates("few/", 5, 5),                                  # too few to tell
+                creates("late/", 40, 40, in_window=True),               # the window is not the baseline
+                creates("", 50, 50),                                    # the bucket root is no prefix
+                creates("ruled/", 30, 30), creates("kms/", 30, 30, bucket="other")]
+    rules = inferred_rules(activity, [{"bucket": "b", "prefix": "ruled/", "require": ["SSE-KMS"]}], 20)
+    assert [(r["bucket"], r["prefix"], r["baseline_uploads"], r["inferred"]) for r in rules] == [
+        ("b", "kms/", 25, True), ("other", "kms/", 30, True)]
+    assert rules[0]["require"] == ["SSE-KMS", "DSSE-KMS"]
+    assert inferred_rules(activity, [], 0) == []  # infer_min_uploads = 0 turns inference off
+
+
 def test_encryption_downgrade_weaker_and_other_key():
     changes = [upload("a", None, previous_status="SSE-KMS", change="weaker", previous_kms_key_arn="k1"),
                upload("b", "SSE-KMS", kms_key_arn="k2", previous_status="SSE-KMS", previous_kms_key_arn="k1",
@@ -217,9 +237,10 @@ def daily_findings(data, config, days=range(24, 31)):
     return found
 
 
-def test_every_planted_incident_is_found(incidents):
+@pytest.mark.parametrize("config", [KMS_RULE, {}], ids=["configured-rule", "no-config"])
+def test_every_planted_incident_is_found(incidents, config):
     data, manifest = incidents
-    found = daily_findings(data, report.parse_config(KMS_RULE))
+    found = daily_findings(data, report.parse_config(config))
     m = manifest["incidents"]
 
     mass = [f for f in found if f.detector == "mass_delete" and f.evidence["requester"] == m["mass_delete"]["actor"]]
@@ -234,6 +255,8 @@ def test_every_planted_incident_is_found(incidents):
     assert (rule[0].evidence["requester"], rule[0].evidence["source_ip"]) == \
         (m["unencrypted_kms_only"]["requester"], m["unencrypted_kms_only"]["ip"])
     assert set(rule[0].evidence["sample_keys"]) <= set(m["unencrypted_kms_only"]["keys"])
+    # Without a configured rule, the prefix's KMS-only baseline is the rule.
+    assert rule[0].evidence["rule"] == ("configured" if config else "inferred")
 
     malware = [f for f in found if f.detector == "malware" and f.evidence.get("scan_status") == "THREATS_FOUND"]
     assert len(malware) == 1 and malware[0].severity == "critical"
@@ -248,10 +271,10 @@ def test_every_planted_incident_is_found(incidents):
                     ("malware", None)}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_no_high_or_critical_finding_on_data_without_incidents(tmp_path, seed):
+@pytest.mark.parametrize("seed,config", [(1, KMS_RULE), (2, {}), (3, {})])
+def test_no_high_or_critical_finding_on_data_without_incidents(tmp_path, seed, config):
     fixtures.generate(tmp_path, rows=20000, seed=seed, days=14, end=END, incidents=False)
-    found = daily_findings(tmp_path, report.parse_config(KMS_RULE))
+    found = daily_findings(tmp_path, report.parse_config(config))
     assert [f.title for f in found if severity_rank(f.severity) >= severity_rank("high")] == []
 
 

@@ -40,12 +40,39 @@ def _events(rows) -> tuple:
     return tuple((r["bucket"], r["key"], r["sequence_number"]) for r in rows)
 
 
+KMS_TYPES = ("SSE-KMS", "DSSE-KMS")
+
+
+def inferred_rules(activity: list[dict[str, Any]], configured: list[dict[str, Any]],
+                   min_uploads: int) -> list[dict[str, Any]]:
+    """KMS-only prefixes seen in the baseline: every one of at least `min_uploads` uploads used KMS.
+
+    A bucket policy that requires SSE-KMS under a prefix (as in the STG302 workshop's ssekms-only/)
+    shows in the journal as a prefix where nothing but KMS was ever written; an upload there with
+    weaker encryption breaks that norm even when no rule is configured. Configured rules win.
+    """
+    if min_uploads <= 0:
+        return []
+    totals: dict[tuple[str, str], list[int]] = {}
+    for r in activity:
+        if r["grain"] == "prefix" and r["kind"] == "CREATE" and not r["in_window"] and r["top_level_prefix"]:
+            total = totals.setdefault((r["bucket"], r["top_level_prefix"]), [0, 0])
+            total[0] += r["events"]
+            total[1] += r.get("kms_events") or 0
+    covered = {(rule.get("bucket"), rule["prefix"]) for rule in configured}
+    return [{"bucket": bucket, "prefix": prefix, "require": list(KMS_TYPES), "inferred": True,
+             "baseline_uploads": uploads}
+            for (bucket, prefix), (uploads, kms) in sorted(totals.items())
+            if uploads >= min_uploads and kms == uploads
+            and (bucket, prefix) not in covered and (None, prefix) not in covered]
+
+
 def rule_matches(rule: dict[str, Any], bucket: str, key: str) -> bool:
     return (rule.get("bucket") in (None, bucket)) and key.startswith(rule["prefix"])
 
 
-@register("encryption_rule", "Uploads under a prefix that break its encryption rule from the config.",
-          severity="high")
+@register("encryption_rule", "Uploads under a prefix that break its encryption rule: from the config, or "
+          "inferred from a baseline in which every upload there used KMS.", severity="high", infer_min_uploads=20)
 def encryption_rule(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     findings = []
     for rule, rows in inputs.rule_violations:
@@ -55,11 +82,15 @@ def encryption_rule(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
             for r in group:
                 name = r["encryption_status"] or "unencrypted"
                 statuses[name] = statuses.get(name, 0) + 1
+            origin = (f"every one of its {rule['baseline_uploads']} baseline uploads used "
+                      f"{' or '.join(rule['require'])}" if rule.get("inferred")
+                      else f"the config requires {', '.join(rule['require'])}")
             findings.append(Finding(
                 "encryption_rule", options["severity"],
-                f"{len(group)} uploads under {rule['prefix']} break its rule (require {', '.join(rule['require'])})",
-                bucket, {"prefix": rule["prefix"], "require": list(rule["require"]), "statuses": top(statuses, 10),
-                         **facts},
+                f"{len(group)} uploads under {rule['prefix']} with weaker encryption ({origin})",
+                bucket, {"prefix": rule["prefix"], "require": list(rule["require"]),
+                         "rule": "inferred" if rule.get("inferred") else "configured",
+                         "statuses": top(statuses, 10), **facts},
                 "Re-encrypt the listed objects (copy in place with the required SSE settings), and enforce the "
                 "rule with a bucket policy that denies PutObject without it.",
                 subject=(rule["prefix"],), events=_events(group),
