@@ -38,8 +38,6 @@ import os
 {PARAMS_DATA}
 span = "7d"  # how far back from the end of the data"""),
     ("code", """\
-from datetime import timedelta
-
 import matplotlib.pyplot as plt
 
 import analytics

@@ -352,7 +352,8 @@ def test_unencrypted_kms_only_incident(data):
     assert 5 <= inc["count"] == len(inc["keys"]) == len(inc["version_ids"]) <= 20
     rows = [r for r in data.j if r["key"].startswith("ssekms-only/") and r["record_type"] != "DELETE"
             and r["encryption_status"] is None]
-    assert sorted((r["key"], r["version_id"]) for r in rows) == sorted(zip(inc["keys"], inc["version_ids"], strict=True))
+    planted = sorted(zip(inc["keys"], inc["version_ids"], strict=True))
+    assert sorted((r["key"], r["version_id"]) for r in rows) == planted
     for r in rows:
         assert r["record_type"] == "CREATE" and r["kms_key_arn"] is None and r["bucket"] == inc["bucket"]
         assert r["requester"] == inc["requester"] and r["source_ip_address"] == inc["ip"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import schema
 from . import Finding, Inputs, register, spike, severity_rank, SEVERITIES
 
 DELETE_KINDS = ("DELETE_MARKER", "DELETE")
@@ -51,8 +52,8 @@ def delete_spike(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
           severity="high", new_actor_severity="critical", min_count=50, mad_factor=10.0, peak_factor=3.0,
           span_hours=2)
 def mass_delete(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
-    by_requester = [r for r in inputs.grain("requester")
-                    if r["kind"] in DELETE_KINDS and r["requester"] is not None and r["requester"] != "s3.amazonaws.com"]
+    by_requester = [r for r in inputs.grain("requester") if r["kind"] in DELETE_KINDS
+                    and r["requester"] is not None and r["requester"] != schema.LIFECYCLE_PRINCIPAL]
     by_ip = [r for r in inputs.grain("ip") if r["kind"] in DELETE_KINDS and r["delete_ip"] is not None]
     pairs = [r for r in inputs.grain("pair") if r["in_window"]]
     baseline_requesters = {r["requester"] for r in inputs.grain("pair") if not r["in_window"]}
