@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m pip install --quiet ruff==0.17.6
 	$(BIN)/python -m ruff check analytics tests bench
 
 clean:

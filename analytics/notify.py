@@ -79,10 +79,16 @@ def send_webhook(url: str, message: dict[str, Any], timeout: float = 10.0) -> di
 
 
 def _redacted(url: str) -> str:
-    # Webhook URLs often carry a secret token in the path or query: keep only scheme and host.
+    # Webhook URLs often carry a secret: a token in the path or query, or user:password before the
+    # host. Keep only the scheme, host and port.
     from urllib.parse import urlsplit
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "(invalid URL)"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(invalid URL)"
+    return f"{parts.scheme}://{host}{port}/…" if host else "(invalid URL)"
 
 
 def notify(report, sns_topic_arn: str | None = None, webhook_url: str | None = None,

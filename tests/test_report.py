@@ -346,3 +346,14 @@ def test_cost_is_summed_into_stats():
             name = "athena"
     stats = report._stats(FakeSession, [FakeResult(2**30), FakeResult(2**30)], [], [])
     assert stats["data_scanned_bytes"] == 2**31 and stats["cost_usd"] == pytest.approx(10 / 1024)
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("https://hooks.example.com/services/T000/B000/SECRET", "https://hooks.example.com/…"),
+    ("https://user:p4ss@hooks.example.com:8443/x?token=SECRET", "https://hooks.example.com:8443/…"),
+    ("not a url", "(invalid URL)"),
+])
+def test_webhook_targets_never_show_secrets(url, shown):
+    from analytics.notify import _redacted
+
+    assert _redacted(url) == shown
