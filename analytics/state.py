@@ -1,14 +1,15 @@
 """Report state between scheduled runs: watermark, first-seen sets, reported findings, and a lock.
 
 The state is one JSON file (`s3meta report --state FILE`), always replaced atomically, so a crash
-mid-write leaves the previous state whole. Beside it, FILE.lock holds the PID of the run that owns
-it; a second run refuses to start while that process lives (exit 3), and takes over a lock whose
-process is gone (a stale lock from a crash or a reboot).
+mid-write leaves the previous state whole. Beside it, FILE.lock is flock()ed by the run that owns
+it; a second run refuses to start while it is held (exit 3). The kernel drops the lock when its
+holder exits, so a crash or a reboot leaves nothing to clean up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -114,46 +115,31 @@ class State:
 
 # --- the lock ----------------------------------------------------------------------------------------
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def lock(state_path: str | os.PathLike) -> Iterator[Path]:
-    """Hold STATE.lock for the duration; StateLocked if a live process holds it.
+    """Hold STATE.lock for the duration; StateLocked if another run holds it.
 
-    The lock file is created with O_CREAT | O_EXCL (atomic on local file systems) and holds
-    "PID HOST TIME". A lock whose PID no longer runs on this host is stale and is taken over.
+    An advisory flock on STATE.lock: the kernel releases it when its holder exits, however it
+    exits, so a crash or a reboot leaves no stale lock to detect and no race in taking one over.
+    The file also records "PID HOST TIME" of the holder, for the message a second run prints.
+    (flock is local: put the state on a local file system, not NFS.)
     """
     path = Path(str(state_path) + ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
-    host = socket.gethostname()
-    for attempt in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _holder(path)
-            if holder and holder[1] == host and not _alive(holder[0]) and attempt == 0:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()  # stale: the process that wrote it is gone
-                continue
-            who = f"process {holder[0]} on {holder[1]} since {holder[2]}" if holder else "another process"
-            raise StateLocked(f"state {state_path} is locked by {who}; another report is running "
-                              f"(remove {path} if that process is gone)") from None
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(f"{os.getpid()} {host} {datetime.now().isoformat(timespec='seconds')}\n")
-        break
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(path)
+            who = f"process {holder[0]} on {holder[1]} since {holder[2]}" if holder else "another process"
+            raise StateLocked(f"state {state_path} is locked by {who}: another report is running") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()} {datetime.now().isoformat(timespec='seconds')}\n"
+                 .encode("utf-8"))
         yield path
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        os.close(fd)  # closing releases the flock
 
 
 def _holder(path: Path) -> tuple[int, str, str] | None:

@@ -103,6 +103,35 @@ def test_a_stale_lock_is_taken_over(tmp_path):
         assert (tmp_path / "state.json.lock").read_text().split()[0] == str(os.getpid())
 
 
+def test_a_killed_holder_leaves_no_lock_behind(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "state.json"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from analytics.state import lock\n"
+        f"with lock({str(path)!r}):\n    print('held', flush=True); time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StateLocked, match=f"locked by process {holder.pid}"):
+            with lock(path):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    deadline = time.monotonic() + 5
+    while True:  # the kernel drops the flock with the process
+        try:
+            with lock(path):
+                break
+        except StateLocked:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
 def test_cli_exits_3_while_another_run_holds_the_lock(data, tmp_path):
     out, _ = data
     state = tmp_path / "state.json"
