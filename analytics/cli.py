@@ -27,6 +27,12 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--engine", choices=("duckdb", "athena"), help="where queries run (default: duckdb)")
     group.add_argument("--data", metavar="DIR",
                        help="duckdb: folder holding journal/**/*.parquet and inventory/**/*.parquet")
+    group.add_argument("--inventory-report", dest="inventory_report", action="append", metavar="PATH",
+                       help="duckdb: a classic S3 Inventory report (folder, manifest.json, or s3:// prefix) as the "
+                            "inventory, plus table inventory_report with all its columns; repeat for several")
+    group.add_argument("--iceberg", action="append", metavar="TABLE=LOCATION",
+                       help="duckdb: read journal or inventory from an Iceberg table (S3 Tables): its metadata.json "
+                            "location, or its table folder; repeat for both tables")
     group.add_argument("--bucket", dest="buckets", action="append", metavar="NAME",
                        help="athena: general purpose bucket whose S3 Metadata tables to query; repeat for several")
     group.add_argument("--namespace", help="athena: the tables' namespace, for legacy bucket names (b_...)")
@@ -215,6 +221,13 @@ def cmd_fixtures_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ddl(args: argparse.Namespace) -> int:
+    from . import inventory_report
+
+    print(inventory_report.athena_ddl(args.location, args.ddl_format, args.table, args.view), end="")
+    return 0
+
+
 # --- output -------------------------------------------------------------------------------------
 
 def _plain(value: Any) -> Any:
@@ -361,6 +374,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--end", metavar="TIMESTAMP", help="end of the journal, ISO 8601 (default: this hour)")
     g.add_argument("--no-incidents", action="store_true", help="plant no incidents")
     g.set_defaults(handler=cmd_fixtures_generate)
+
+    p = sub.add_parser("ddl", help="print Athena DDL for other data sources",
+                       description="Print Athena DDL, to run in the Athena console or with `aws athena`.")
+    dsub = p.add_subparsers(dest="ddl_command", metavar="COMMAND", required=True)
+    d = dsub.add_parser(
+        "inventory-report", help="a classic S3 Inventory report table, with partition projection",
+        description="CREATE EXTERNAL TABLE over a classic S3 Inventory report (partition projection on dt), "
+                    "and a view of its newest run that the catalog's inventory-report queries read.")
+    d.add_argument("--location", required=True, metavar="S3URI",
+                   help="the inventory configuration's folder, s3://DEST/PREFIX/SOURCE-BUCKET/CONFIG-ID/ "
+                        "(or its hive/)")
+    d.add_argument("--format", dest="ddl_format", choices=("parquet", "orc", "csv"), default="parquet",
+                   help="the report's file format (default parquet)")
+    d.add_argument("--table", default="s3_inventory_report", help="table name (default s3_inventory_report)")
+    d.add_argument("--view", default="inventory_report",
+                   help="name of the view of the newest run (default inventory_report, what the queries read)")
+    d.set_defaults(handler=cmd_ddl)
     return parser
 
 

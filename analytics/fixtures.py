@@ -1028,3 +1028,236 @@ class _Versions:
 
     def trimmed(self) -> dict:
         return {name: getattr(self, name)[:self.n] for name in self._FIELDS}
+
+
+# --- other sources of the same data: a classic S3 Inventory report, an Iceberg copy -----------------
+# Separate from generate(): they read a generated data folder and never change it.
+
+REPORT_DESTINATION = "inventory-dest"  # the report's destination bucket (a local folder stands in for it)
+REPORT_CONFIG = "s3meta-{fmt}"
+LOCKED_PREFIX = MASS_DELETE_PREFIX  # the prefix whose objects must be under Object Lock
+OWNER_ID = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"  # AWS's sample canonical ID
+_GROUPS = {"AllUsers": "http://acs.amazonaws.com/groups/global/AllUsers",
+           "AuthenticatedUsers": "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"}
+_REPORT_FIELDS = (
+    ("Bucket", "bucket", "string"), ("Key", "key", "string"), ("VersionId", "version_id", "string"),
+    ("IsLatest", "is_latest", "boolean"), ("IsDeleteMarker", "is_delete_marker", "boolean"),
+    ("Size", "size", "bigint"), ("LastModifiedDate", "last_modified_date", "timestamp"),
+    ("ETag", "e_tag", "string"), ("StorageClass", "storage_class", "string"),
+    ("IsMultipartUploaded", "is_multipart_uploaded", "boolean"),
+    ("ReplicationStatus", "replication_status", "string"),
+    ("EncryptionStatus", "encryption_status", "string"),
+    ("ObjectLockRetainUntilDate", "object_lock_retain_until_date", "timestamp"),
+    ("ObjectLockMode", "object_lock_mode", "string"),
+    ("ObjectLockLegalHoldStatus", "object_lock_legal_hold_status", "string"),
+    ("IntelligentTieringAccessTier", "intelligent_tiering_access_tier", "string"),
+    ("BucketKeyStatus", "bucket_key_status", "string"), ("ChecksumAlgorithm", "checksum_algorithm", "string"),
+    ("ObjectAccessControlList", "object_access_control_list", "string"), ("ObjectOwner", "object_owner", "string"),
+    ("LifecycleExpirationDate", "lifecycle_expiration_date", "timestamp"),
+)
+_REPORT_CHECKSUMS = {"SHA256": "SHA-256", "SHA1": "SHA-1", "CRC64NVME": "CRC64-NVME", "CRC32": "CRC32",
+                     "CRC32C": "CRC32C"}  # AWS's report spellings, as its sample shows
+
+
+def _acl(grants: list[tuple[str, str, str]]) -> str:
+    import base64
+    doc = {"version": "2022-11-10", "status": "AVAILABLE",
+           "grants": [{"type": t, ("uri" if t == "Group" else "canonicalId"): who, "permission": p}
+                      for t, who, p in grants]}
+    return base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
+
+
+def report_rows(data_dir: str | os.PathLike, seed: int = 7) -> pa.Table:
+    """The generated inventory with a classic report's extra columns, in its raw (ORC/Parquet) form."""
+    import glob as _glob
+    inventory = pq.read_table(sorted(_glob.glob(str(Path(data_dir) / "inventory" / "**" / "*.parquet"),
+                                                recursive=True)))
+    inventory = inventory.sort_by([("bucket", "ascending"), ("key", "ascending"),
+                                   ("sequence_number", "ascending")])
+    rows = inventory.to_pylist()
+    rng = np.random.default_rng(seed)
+    n = len(rows)
+    draws = rng.random((n, 4))
+    latest_seq: dict[tuple[str, str], str] = {}
+    for r in rows:
+        k = (r["bucket"], r["key"])
+        latest_seq[k] = max(latest_seq.get(k, ""), r["sequence_number"])
+    owner = ("CanonicalUser", OWNER_ID, "FULL_CONTROL")
+    out = []
+    for i, r in enumerate(rows):
+        marker = bool(r["is_delete_marker"])
+        a, b, c, d = draws[i]
+        lm = r["last_modified_date"]
+        row = {
+            "bucket": r["bucket"], "key": r["key"], "version_id": r["version_id"],
+            "is_latest": r["sequence_number"] == latest_seq[(r["bucket"], r["key"])],
+            "is_delete_marker": marker, "size": None if marker else r["size"], "last_modified_date": lm,
+            "e_tag": r["e_tag"], "storage_class": r["storage_class"], "is_multipart_uploaded": r["is_multipart"],
+            "replication_status": None, "encryption_status": None if marker else (r["encryption_status"] or "NOT-SSE"),
+            "object_lock_retain_until_date": None, "object_lock_mode": None, "object_lock_legal_hold_status": None,
+            "intelligent_tiering_access_tier": None,
+            "bucket_key_status": None if r["is_bucket_key_enabled"] is None else
+            ("ENABLED" if r["is_bucket_key_enabled"] else "DISABLED"),
+            "checksum_algorithm": _REPORT_CHECKSUMS.get(r["checksum_algorithm"], r["checksum_algorithm"]),
+            "object_access_control_list": None, "object_owner": None, "lifecycle_expiration_date": None,
+        }
+        if not marker:
+            grants = [owner]
+            if a < 0.02:
+                grants.append(("Group", _GROUPS["AllUsers"], "READ"))
+            elif a < 0.03:
+                grants.append(("Group", _GROUPS["AuthenticatedUsers"], "WRITE" if b < 0.5 else "READ_ACP"))
+            row["object_access_control_list"] = _acl(grants)
+            row["object_owner"] = OWNER_ID
+            if r["bucket"] == BUCKETS[PROD][0]:  # replicated to another Region
+                row["replication_status"] = "FAILED" if b < 0.03 else ("PENDING" if b < 0.06 else "COMPLETED")
+            if r["bucket"] == BUCKETS[PROD][0] and r["key"].startswith(LOCKED_PREFIX) and c >= 0.08:
+                row["object_lock_mode"] = "COMPLIANCE" if c < 0.7 else "GOVERNANCE"
+                row["object_lock_retain_until_date"] = lm + timedelta(days=7 * 365)
+                row["object_lock_legal_hold_status"] = "ON" if c > 0.95 else "OFF"
+            if r["storage_class"] == "INTELLIGENT_TIERING":
+                row["intelligent_tiering_access_tier"] = (
+                    "FREQUENT" if d < 0.5 else "INFREQUENT" if d < 0.8 else "ARCHIVE_INSTANT_ACCESS")
+            if r["bucket"] == BUCKETS[LOGS][0] and lm is not None:
+                row["lifecycle_expiration_date"] = (lm + timedelta(days=400)).replace(
+                    hour=0, minute=0, second=0, microsecond=0)
+        out.append(row)
+    types = {"string": pa.string(), "boolean": pa.bool_(), "bigint": pa.int64(), "timestamp": pa.timestamp("ms")}
+    return pa.Table.from_pylist(out, schema=pa.schema([
+        pa.field(name, types[kind], nullable=name not in ("bucket", "key")) for _, name, kind in _REPORT_FIELDS]))
+
+
+def write_inventory_report(data_dir: str | os.PathLike, out: str | os.PathLike,
+                           formats: tuple[str, ...] = ("csv", "orc", "parquet"), seed: int = 7) -> dict[str, Path]:
+    """Write a classic S3 Inventory report of the generated inventory in each format; return each root.
+
+    out/<fmt>/ stands for the destination bucket: <fmt>/<source bucket>/s3meta-<fmt>/ holds the
+    dated run folder (manifest.json, manifest.checksum), data/ and hive/, as AWS lays them out. CSV
+    is gzip without a header, with URL-encoded keys; ORC is ZLIB; Parquet is Snappy.
+    """
+    import gzip
+    import hashlib
+    import io
+    import uuid
+    from urllib.parse import quote_plus
+
+    import pyarrow.csv as pacsv
+    import pyarrow.orc as orc
+
+    data_dir, out = Path(data_dir), Path(out)
+    info = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
+    run_at = datetime.fromisoformat(info["end"])
+    run = run_at.strftime("%Y-%m-%dT%H-%MZ")
+    created = str(int(run_at.replace(tzinfo=timezone.utc).timestamp() * 1000))
+    table = report_rows(data_dir, seed)
+    roots = {}
+    for fmt in formats:
+        file_format = {"csv": "CSV", "orc": "ORC", "parquet": "Parquet"}[fmt]
+        ext = {"csv": ".csv.gz", "orc": ".orc", "parquet": ".parquet"}[fmt]
+        root = out / fmt
+        for bucket in sorted(set(table.column("bucket").to_pylist())):
+            rows = table.filter(pc.equal(table.column("bucket"), bucket))
+            config_key = f"{fmt}/{bucket}/{REPORT_CONFIG.format(fmt=fmt)}"
+            files = []
+            half = (rows.num_rows + 1) // 2
+            for part, chunk in enumerate((rows.slice(0, half), rows.slice(half))):
+                if chunk.num_rows == 0:
+                    continue
+                name = uuid.uuid5(uuid.NAMESPACE_URL, f"{config_key}/{run}/{part}")
+                key = f"{config_key}/data/{name}{ext}"
+                blob = _report_file(fmt, chunk, pacsv, orc, io, gzip, quote_plus)
+                (root.parent / key).parent.mkdir(parents=True, exist_ok=True)
+                _write_atomic(root.parent / key, blob)
+                files.append({"key": key, "size": len(blob), "MD5checksum": hashlib.md5(blob).hexdigest()})
+            manifest = {
+                "sourceBucket": bucket, "destinationBucket": f"arn:aws:s3:::{REPORT_DESTINATION}",
+                "version": "2016-11-30", "creationTimestamp": created, "fileFormat": file_format,
+                "fileSchema": _file_schema(fmt), "files": files,
+            }
+            body = json.dumps(manifest, indent=2).encode()
+            run_dir = root.parent / config_key / run
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(run_dir / "manifest.json", body)
+            _write_atomic(run_dir / "manifest.checksum", hashlib.md5(body).hexdigest().encode())
+            hive = root.parent / config_key / "hive" / f"dt={run_at.strftime('%Y-%m-%d-%H-%M')}"
+            hive.mkdir(parents=True, exist_ok=True)
+            _write_atomic(hive / "symlink.txt", "".join(
+                f"s3://{REPORT_DESTINATION}/{f['key']}\n" for f in files).encode())
+        roots[fmt] = root
+    return roots
+
+
+def _file_schema(fmt: str) -> str:
+    if fmt == "csv":
+        return ", ".join(csv for csv, _, _ in _REPORT_FIELDS)
+    if fmt == "orc":
+        return "struct<" + ",".join(f"{name}:{kind}" for _, name, kind in _REPORT_FIELDS) + ">"
+    parquet = {"string": "binary {n} (STRING)", "boolean": "boolean {n}", "bigint": "int64 {n}",
+               "timestamp": "int64 {n} (TIMESTAMP(MILLIS,true))"}
+    body = "".join(f"  {'required' if name in ('bucket', 'key') else 'optional'} "
+                   f"{parquet[kind].format(n=name)};\n" for _, name, kind in _REPORT_FIELDS)
+    return "message s3.inventory {\n" + body + "}"
+
+
+def _report_file(fmt, chunk, pacsv, orc, io, gzip, quote_plus) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "parquet":
+        pq.write_table(chunk, buffer, compression="snappy", coerce_timestamps="ms")
+        return buffer.getvalue()
+    if fmt == "orc":
+        orc.write_table(chunk, buffer, compression="zlib")
+        return buffer.getvalue()
+    lines = []
+    columns = [chunk.column(name).to_pylist() for _, name, _ in _REPORT_FIELDS]
+    for values in zip(*columns, strict=True):
+        cells = []
+        for (_, name, kind), v in zip(_REPORT_FIELDS, values, strict=True):
+            if v is None:
+                cells.append("")
+            elif name == "key":
+                cells.append(quote_plus(v, safe="/"))
+            elif kind == "boolean":
+                cells.append("true" if v else "false")
+            elif kind == "timestamp":
+                cells.append(v.strftime("%Y-%m-%dT%H:%M:%S.") + f"{v.microsecond // 1000:03d}Z")
+            else:
+                cells.append(str(v))
+        lines.append(",".join('"' + c.replace('"', '""') + '"' for c in cells))
+    return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
+
+
+def write_iceberg(data_dir: str | os.PathLike, warehouse: str | os.PathLike, namespace: str = "s3meta",
+                  catalog_uri: str | None = None, properties: dict[str, str] | None = None) -> dict[str, str]:
+    """Write an Iceberg copy of the journal and inventory with pyiceberg; return their metadata locations.
+
+    A local warehouse keeps its SqlCatalog (sqlite) beside the tables; an s3:// warehouse needs
+    `catalog_uri` (any SQLAlchemy URI) and the S3 FileIO `properties` (s3.endpoint and keys, say).
+    """
+    import glob as _glob
+    import tempfile
+
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    warehouse = os.fspath(warehouse)
+    if "://" not in warehouse:
+        Path(warehouse).mkdir(parents=True, exist_ok=True)
+        location = Path(warehouse).resolve().as_uri()
+        catalog_uri = catalog_uri or f"sqlite:///{Path(warehouse).resolve() / 'catalog.db'}"
+    else:
+        location = warehouse.rstrip("/")
+        catalog_uri = catalog_uri or f"sqlite:///{tempfile.mkdtemp(prefix='s3meta-iceberg-')}/catalog.db"
+    catalog = SqlCatalog("s3meta", uri=catalog_uri, warehouse=location, **(properties or {}))
+    catalog.create_namespace_if_not_exists(namespace)
+    locations = {}
+    for table_name, table_schema in schema.TABLES.items():
+        files = sorted(_glob.glob(str(Path(data_dir) / table_name / "**" / "*.parquet"), recursive=True))
+        if not files:
+            continue
+        data = pq.read_table(files).cast(table_schema)
+        identifier = f"{namespace}.{table_name}"
+        if catalog.table_exists(identifier):
+            catalog.drop_table(identifier)
+        table = catalog.create_table(identifier, schema=table_schema)
+        table.append(data)
+        locations[table_name] = table.metadata_location
+    return locations

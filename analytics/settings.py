@@ -38,9 +38,11 @@ SETTINGS: dict[str, tuple[str, type]] = {
     "namespace": ("S3META_NAMESPACE", str),
     "buckets": ("S3META_BUCKETS", list),
     "timeout": ("S3META_TIMEOUT", float),
+    "inventory_report": ("S3META_INVENTORY_REPORT", list),
+    "iceberg": ("S3META_ICEBERG", list),
 }
 ENGINE_OPTIONS = {
-    "duckdb": ("data",),
+    "duckdb": ("data", "inventory_report", "iceberg"),
     "athena": ("region", "aws_profile", "workgroup", "output_location", "catalog", "namespace", "buckets", "timeout"),
 }
 

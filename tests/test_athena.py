@@ -292,8 +292,12 @@ def test_cost_figures_in_the_result_metadata():
 
 
 # --- the same text on DuckDB: every catalog query, rendered for Athena and transpiled back ------------
+# Queries tagged inventory-report read table inventory_report, which the fixtures lack; they are
+# run in test_inventory_report.py instead.
+ON_FIXTURES = sorted(q.name for q in analytics.catalog.shipped() if "inventory-report" not in q.tags)
 
-@pytest.mark.parametrize("name", sorted(analytics.catalog.shipped().names()))
+
+@pytest.mark.parametrize("name", ON_FIXTURES)
 def test_rendered_athena_text_transpiled_back_gives_the_same_rows(name, small_data):
     import sqlglot
 
@@ -314,7 +318,7 @@ def test_rendered_athena_text_transpiled_back_gives_the_same_rows(name, small_da
     assert back.to_pylist() == original.arrow().to_pylist()
 
 
-@pytest.mark.parametrize("name", sorted(analytics.catalog.shipped().names()))
+@pytest.mark.parametrize("name", ON_FIXTURES)
 def test_multi_bucket_union_gives_the_same_rows_as_one_table_of_all_buckets(name, small_data, small_manifest):
     """Mimic S3 Tables in DuckDB: catalog "s3tablescatalog/aws-s3", one b_<bucket> schema per bucket."""
     import duckdb

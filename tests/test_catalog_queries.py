@@ -211,6 +211,8 @@ def test_the_new_queries_are_in_the_catalog():
 @pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.stem)
 def test_every_query_parses_as_athena_and_runs_with_only_required_parameters(path, hand):
     query = catalog.parse(path)
+    if "inventory-report" in query.tags:
+        pytest.skip("reads inventory_report, which `hand` lacks: tested in test_inventory_report.py")
     tree = sqlglot.parse_one(catalog.substitute(query.sql, lambda name: "?"), read="athena")
     assert tree is not None
     ctes = {cte.alias for cte in tree.find_all(sqlglot.exp.CTE)}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import duckdb
 
-from ..errors import DataError, EngineError, SQLRefused
+from ..errors import BadInput, DataError, EngineError, SQLRefused
 from ..schema import TABLES
 from .base import Engine, Execution, Rendered
 
@@ -23,6 +25,12 @@ _ACCEPTED = {
 }
 
 
+# Athena (Trino) functions DuckDB lacks, as macros, so that one query text runs on both engines.
+ATHENA_FUNCTIONS = {
+    "from_utf8(b)": "decode(b)",  # varbinary -> varchar (the ACL column is base64 of UTF-8 JSON)
+}
+
+
 class DuckDBEngine(Engine):
     """`journal` and `inventory` are views over DIR/journal/**/*.parquet and DIR/inventory/**/*.parquet."""
 
@@ -30,25 +38,40 @@ class DuckDBEngine(Engine):
     paramstyle: ClassVar[str] = "named"
 
     def __init__(self, data: str | os.PathLike | None = None, threads: int | None = None,
-                 memory_limit: str | None = None):
+                 memory_limit: str | None = None, inventory_report: Any = None, iceberg: Any = None):
         self.data = Path(data).expanduser() if data is not None else None
+        self.report_locations = _as_list(inventory_report)
+        self.iceberg = _iceberg_tables(iceberg)
+        if self.report_locations and "inventory" in self.iceberg:
+            raise BadInput("give the inventory either as --inventory-report or as --iceberg inventory=..., not both")
         config: dict[str, Any] = {
             # Never reach the network: no extension is installed or loaded behind the user's back.
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
         }
+        if self.iceberg:
+            # A dedicated folder, filled only from the pinned wheel packages (never from DuckDB's
+            # server, which is unreachable here and would not be pinned anyway).
+            config["extension_directory"] = str(_extension_directory())
         if threads:
             config["threads"] = threads
         if memory_limit:
             config["memory_limit"] = memory_limit
         self.con = duckdb.connect(":memory:", config=config)
         self.con.execute("SET TimeZone = 'UTC'")  # Athena's semantics for naive timestamps
+        for name, definition in ATHENA_FUNCTIONS.items():
+            self.con.execute(f"CREATE MACRO {name} AS {definition}")
         self.tables: dict[str, list[str]] = {}
+        self.allowed: list[str] = []
         if self.data is not None:
-            self._attach(self.data)
+            self._attach(self.data, required=not (self.report_locations or self.iceberg))
+        if self.report_locations:
+            self._attach_report(self.report_locations)
+        if self.iceberg:
+            self._attach_iceberg(self.iceberg)
         self._sandbox()
 
-    def _attach(self, data: Path) -> None:
+    def _attach(self, data: Path, required: bool = True) -> None:
         if not data.is_dir():
             raise DataError(f"data folder not found: {data}")
         for table in TABLES:
@@ -62,11 +85,80 @@ class DuckDBEngine(Engine):
                 raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
             self._check_schema(table, data)
             self.tables[table] = files
-        if not self.tables:
+        if not self.tables and required:
             raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet "
                             f"and {data / 'inventory'}/*.parquet)")
 
-    def _check_schema(self, table: str, data: Path) -> None:
+    def _attach_report(self, locations: list[str]) -> None:
+        from .. import inventory_report
+
+        report = inventory_report.read(locations)
+        # Registered Arrow tables: the data is already in memory, so no path reaches SQL text or the sandbox.
+        self.con.register("inventory_report", report)
+        self.con.register("inventory", inventory_report.inventory(report))
+        self.tables["inventory"] = self.tables["inventory_report"] = list(locations)
+
+    def _attach_iceberg(self, tables: dict[str, str]) -> None:
+        locations = {table: _metadata_location(location) for table, location in tables.items()}
+        self._load_extensions()
+        if any(loc.startswith("s3://") for loc in locations.values()):
+            self._s3_secret()
+        for table, location in locations.items():
+            # iceberg_scan takes no prepared parameter inside a view, so the location travels as a
+            # variable's value: it is never pasted into SQL text.
+            variable = f"s3meta_iceberg_{table}"
+            self.con.execute(f"SET VARIABLE {variable} = $location", {"location": location})
+            try:
+                self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
+                                 f"SELECT * FROM iceberg_scan(getvariable('{variable}'))")
+            except duckdb.Error as exc:
+                raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from None
+            self._check_schema(table, location)
+            self.tables[table] = [location]
+            self.allowed.append(_table_root(location))
+
+    def _load_extensions(self) -> None:
+        try:
+            from duckdb_extensions import import_extension
+        except ImportError:
+            raise BadInput("--iceberg needs the DuckDB extension packages: pip install 's3meta[iceberg]' "
+                           "(duckdb-extension-httpfs, -iceberg and -avro, pinned to DuckDB 1.5.5)") from None
+        try:
+            # iceberg loads avro from the same extension_directory, so avro is installed first.
+            for name in ("avro", "httpfs", "iceberg"):
+                import_extension(name, con=self.con)  # INSTALL '<file from the wheel>'
+            for name in ("avro", "httpfs", "iceberg"):
+                self.con.execute(f"LOAD {name}")
+        except (ImportError, duckdb.Error) as exc:
+            raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from None
+
+    def _s3_secret(self) -> None:
+        import boto3  # the standard AWS chain: environment, profile, SSO, instance role
+
+        session = boto3.Session()
+        options = {"REGION": session.region_name or "us-east-1"}
+        credentials = session.get_credentials()
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            options |= {"KEY_ID": frozen.access_key, "SECRET": frozen.secret_key}
+            if frozen.token:
+                options["SESSION_TOKEN"] = frozen.token
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        use_ssl = None
+        if endpoint:  # an S3-compatible endpoint (moto in the tests): path-style addressing
+            parsed = urlsplit(endpoint)
+            options |= {"ENDPOINT": parsed.netloc or parsed.path, "URL_STYLE": "path"}
+            use_ssl = parsed.scheme != "http"
+        # CREATE SECRET takes no prepared parameters: values are quoted as SQL literals.
+        body = ", ".join(f"{k} {_literal(v)}" for k, v in options.items())
+        if use_ssl is not None:
+            body += f", USE_SSL {'true' if use_ssl else 'false'}"
+        try:
+            self.con.execute(f"CREATE SECRET s3meta_s3 (TYPE s3, {body})")
+        except duckdb.Error as exc:
+            raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from None
+
+    def _check_schema(self, table: str, data: Path | str) -> None:
         described = {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
         missing = [f.name for f in TABLES[table] if f.name not in described]
         if missing:
@@ -81,9 +173,12 @@ class DuckDBEngine(Engine):
     def _sandbox(self) -> None:
         # Defence in depth behind the read-only check on ad-hoc SQL: files outside the data folder
         # cannot be read or written, and no setting can be changed afterwards.
+        allowed = list(self.allowed)
         if self.data is not None:
-            allowed = str(self.data.resolve()) + os.sep
-            self.con.execute("SET allowed_directories = $dirs", {"dirs": [allowed]})
+            allowed.append(str(self.data.resolve()) + os.sep)
+        if allowed:
+            # Iceberg tables add their own folder or s3:// prefix, and nothing else.
+            self.con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 
@@ -111,6 +206,9 @@ class DuckDBEngine(Engine):
                 if f"name {table} does not exist" in message:
                     where = self.data / table if self.data else "(no --data folder given)"
                     return DataError(f"no {table} data: nothing at {where}/*.parquet")
+            if "name inventory_report does not exist" in message:
+                return DataError("no inventory_report table: pass --inventory-report PATH (a classic S3 "
+                                 "Inventory report)")
         if isinstance(exc, duckdb.PermissionException):
             return SQLRefused(f"refused: {message}")
         if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
@@ -130,3 +228,92 @@ class DuckDBEngine(Engine):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    return [os.fspath(v) for v in value]
+
+
+ICEBERG_TABLES = ("journal", "inventory")
+_SAFE_LOCATION = re.compile(r"^[^\x00-\x1f\x7f'\\]+$")  # no control characters, quotes or backslashes
+
+
+def _iceberg_tables(value: Any) -> dict[str, str]:
+    """--iceberg values, `journal=LOCATION` / `inventory=LOCATION` (or a dict), checked."""
+    if value is None:
+        return {}
+    items = value.items() if isinstance(value, dict) else []
+    if not isinstance(value, dict):
+        pairs = []
+        for item in _as_list(value):
+            table, sep, location = item.partition("=")
+            if not sep:
+                raise BadInput(f"--iceberg {item!r}: expected TABLE=LOCATION, e.g. journal=s3://bucket/.../metadata.json")
+            pairs.append((table.strip(), location.strip()))
+        items = pairs
+    tables: dict[str, str] = {}
+    for table, location in items:
+        if table not in ICEBERG_TABLES:
+            raise BadInput(f"--iceberg {table}=...: unknown table {table!r} (expected journal or inventory)")
+        if not location or not _SAFE_LOCATION.match(location):
+            raise BadInput(f"--iceberg {table}=: refused location {location!r} (empty, or holds a quote, "
+                           "backslash or control character)")
+        tables[table] = location
+    return tables
+
+
+def _metadata_location(location: str) -> str:
+    """A table's metadata file: the location itself, or the newest metadata/*.metadata.json under a table folder."""
+    if location.endswith(".metadata.json"):
+        return location
+    if location.startswith("s3://"):
+        import boto3
+
+        bucket, _, prefix = location[5:].partition("/")
+        prefix = prefix.rstrip("/") + "/metadata/"
+        try:
+            keys = [o["Key"] for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
+        except Exception as exc:
+            raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from None
+        names = [k.rsplit("/", 1)[-1] for k in keys if k.endswith(".metadata.json")]
+        base = f"s3://{bucket}/{prefix}"
+    else:
+        folder = Path(location.removeprefix("file://")).expanduser() / "metadata"
+        names = [p.name for p in folder.glob("*.metadata.json")] if folder.is_dir() else []
+        base = str(folder) + os.sep
+    if not names:
+        raise DataError(f"no Iceberg metadata at {location}: pass the table's metadata.json location "
+                        "(for S3 Tables: aws s3tables get-table-metadata-location)")
+    return base + max(names, key=_metadata_version)
+
+
+def _metadata_version(name: str) -> tuple[int, str]:
+    digits = re.match(r"v?(\d+)", name)
+    return (int(digits.group(1)) if digits else -1, name)
+
+
+def _table_root(metadata: str) -> str:
+    """The folder (or s3:// prefix) a table's metadata and data live under: what the sandbox allows."""
+    root = metadata.removeprefix("file://").rsplit("/", 1)[0]
+    if root.endswith("/metadata"):
+        root = root[: -len("/metadata")]
+    return root.rstrip("/") + "/"
+
+
+def _literal(value: str) -> str:
+    if any(ord(c) < 32 for c in value):
+        raise BadInput("refused: an AWS setting holds a control character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _extension_directory() -> Path:
+    base = os.environ.get("S3META_EXTENSION_DIR")
+    if base:
+        return Path(base).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "s3meta" / "duckdb-extensions"
