@@ -149,8 +149,8 @@ INVESTIGATE = [
     ("md", """\
 # Investigate an incident: from a finding to a restore plan
 
-1. **The finding**: a burst of delete markers from one actor (`s3meta report` flags it; here
-   `delete_markers_by_actor` shows it).
+1. **The finding**: the scheduled report (`s3meta report`), replayed here day by day over the
+   data, flags a mass delete by one actor.
 2. **The actor**: everything that account and that IP address did around the burst.
 3. **The keys**: the version history of a few keys it touched.
 4. **The restore plan**: the versions its markers hide, as JSON to review and an AWS CLI script that
@@ -159,16 +159,20 @@ INVESTIGATE = [
 import os
 
 {PARAMS_DATA}
-span = "14d"  # where to look for the burst, back from the end of the data
+span = "14d"  # how many days of scheduled reports to replay, back from the end of the data
 plan_prefix = "build/restore/incident"  # the plan is written to PREFIX.json and PREFIX.sh"""),
     ("code", """\
 from datetime import timedelta
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 import analytics
-from analytics import restore
-from analytics.notebook import data_folder, manifest, window
+from analytics import report, restore
+from analytics.detectors import severity_rank
+from analytics.notebook import data_end, data_folder, manifest, window
+from analytics.params import parse_duration
+from analytics.state import State
 
 session = analytics.connect(data=data_folder(data))
 w = window(data, span)
@@ -176,23 +180,31 @@ w"""),
     ("md", """\
 ## 1. The finding
 
-Delete markers per (requester, source IP). S3 Lifecycle (`s3.amazonaws.com`) expires objects all
-the time; a person or a stolen key deleting fast is the pattern to find, so rank the actors by
-markers per minute over their active period."""),
+What cron would have produced: one report a day, each against its 14-day baseline, with a state
+that remembers what was already reported. Only new findings are kept."""),
     ("code", """\
-by_actor = session.run("delete_markers_by_actor", **w)
-by_actor"""),
+end, state, findings = data_end(data), State(), []
+for day in range(parse_duration(span).days - 1, -1, -1):
+    daily = report.run(session, since=end - timedelta(days=day + 1), until=end - timedelta(days=day), state=state)
+    findings += [f for f in daily.findings if f.new]
+    daily.commit()
+pd.DataFrame([(f.severity, f.detector, f.bucket, f.title) for f in findings],
+             columns=["severity", "detector", "bucket", "title"])"""),
     ("code", """\
-def per_minute(row):
-    minutes = max((row["last_marker_at"] - row["first_marker_at"]).total_seconds() / 60, 1.0)
-    return row["delete_markers"] / minutes
-
-actors = [r for r in by_actor.rows() if r["requester"] != "s3.amazonaws.com" and r["delete_markers"] >= 10]
-finding = max(actors, key=per_minute)
-actor, ip = finding["requester"], finding["source_ip_address"]
-first, last = finding["first_marker_at"], finding["last_marker_at"]
-print(f"{finding['delete_markers']} delete markers on {finding['distinct_keys']} keys by {actor} from {ip}, "
-      f"{first} to {last} ({per_minute(finding):.1f} per minute)")"""),
+mass = sorted((f for f in findings if f.detector == "mass_delete"), key=lambda f: -severity_rank(f.severity))
+if mass:
+    finding = mass[0]
+    actor, ip = finding.evidence.get("requester"), finding.evidence.get("source_ip")
+    first, last = finding.first_seen, finding.last_seen
+    print(f"{finding.severity.upper()}: {finding.title}\\nrunbook: {finding.runbook}")
+else:  # no mass delete in these days: take the fastest burst of delete markers instead
+    bursts = [r for r in session.run("delete_markers_by_actor", **w).rows()
+              if r["requester"] != "s3.amazonaws.com" and r["delete_markers"] >= 10]
+    burst = max(bursts, key=lambda r: r["delete_markers"] / max(
+        (r["last_marker_at"] - r["first_marker_at"]).total_seconds() / 60, 1.0))
+    actor, ip = burst["requester"], burst["source_ip_address"]
+    first, last = burst["first_marker_at"], burst["last_marker_at"]
+print(f"actor {actor} from {ip}, {first} to {last}")"""),
     ("md", """\
 ## 2. The actor
 

@@ -14,6 +14,7 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Callable, Iterable
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -94,20 +95,27 @@ class Inputs:
     known_ips: dict[str, datetime] = field(default_factory=dict)
     known_requesters: dict[str, datetime] = field(default_factory=dict)
 
-    def grain(self, name: str) -> list[dict[str, Any]]:
-        cached = getattr(self, "_grains", None)
-        if cached is None:
-            cached = {}
-            for row in self.activity:
-                cached.setdefault(row["grain"], []).append(row)
-            self._grains = cached
-        return cached.get(name, [])
+    # Both views of `activity` are computed once: every detector asks for them, some once per series,
+    # and `activity` is not changed after the report builds it.
+    @cached_property
+    def _grains(self) -> dict[str, list[dict[str, Any]]]:
+        grains: dict[str, list[dict[str, Any]]] = {}
+        for row in self.activity:
+            grains.setdefault(row["grain"], []).append(row)
+        return grains
 
-    def observed_start(self) -> datetime:
-        """Start of the baseline actually observed: the baseline start, or the journal's first hour if later."""
+    def grain(self, name: str) -> list[dict[str, Any]]:
+        return self._grains.get(name, [])
+
+    @cached_property
+    def _observed_start(self) -> datetime:
         firsts = [r["first_seen"] for r in self.activity if r.get("first_seen") is not None]
         start = max(self.baseline_since, min(firsts)) if firsts else self.since
         return min(start.replace(minute=0, second=0, microsecond=0), self.since)
+
+    def observed_start(self) -> datetime:
+        """Start of the baseline actually observed: the baseline start, or the journal's first hour if later."""
+        return self._observed_start
 
 
 @dataclass
