@@ -511,3 +511,19 @@ def test_hidden_versions_when_the_hidden_version_is_gone(hand):
         # v1 was deleted for good after dm1 was placed: nothing left to restore
         ("docs/a.txt", "dm1", T(2025, 11, 20, 10), "2001:db8::1", None, None),
     ]
+
+
+@pytest.mark.parametrize("name", ["detect_malware", "malware_scan_results"])
+def test_a_version_uploaded_already_tagged_counts_as_its_own_upload(tmp_path, name):
+    tag = [("GuardDutyMalwareScanStatus", "THREATS_FOUND")]
+    row = dict(bucket="b", key="uploads/evil.pdf", sequence_number="0001", record_type="CREATE",
+               record_timestamp=T(2025, 11, 20, 10), version_id="v1", is_delete_marker=False, size=10,
+               e_tag="e", object_tags=tag, user_metadata=[], requester=A, source_ip_address="203.0.113.5")
+    write_tables(tmp_path, [row], [])
+    with analytics.connect(data=tmp_path) as session:
+        rows = session.run(name, **WINDOW).rows()
+    assert len(rows) == 1
+    got = rows[0]
+    uploader = got.get("uploader", got.get("uploader_requester", got.get("requester")))
+    assert (got["key"], uploader) == ("uploads/evil.pdf", A)
+    assert "203.0.113.5" in got.values()
