@@ -98,6 +98,29 @@ def test_mass_delete_by_a_known_requester_is_high():
     assert [f.severity for f in detect("mass_delete", inputs(rows))] == ["high"]
 
 
+def test_a_known_account_deleting_from_a_never_seen_ip_is_critical():
+    # Stolen keys: the account is routine, the address is not.
+    rows = background("requester") + [row("pair", BASELINE, 10)]
+    rows += [row("requester", SINCE + 5 * H, 200),
+             row("pair", SINCE + 5 * H, 200, ip="203.0.113.66")]
+    (f,) = detect("mass_delete", inputs(rows))
+    assert (f.severity, f.evidence["new_actor"], f.evidence["new_source_ips"]) == ("critical", True, ["203.0.113.66"])
+    assert "from 203.0.113.66, never seen in the baseline" in f.title
+
+
+def test_a_never_seen_actor_needs_fewer_deletes():
+    rows = background("requester") + [row("pair", BASELINE, 10)]
+    few = [row("requester", SINCE + 5 * H, 25, requester="999988887777"),
+           row("pair", SINCE + 5 * H, 25, requester="999988887777", ip="203.0.113.66")]
+    assert [f.severity for f in detect("mass_delete", inputs(rows + few))] == ["critical"]
+    # 25 deletes by a known account from a known address is routine at this minimum count.
+    known = [row("requester", SINCE + 5 * H, 25), row("pair", SINCE + 5 * H, 25)]
+    assert detect("mass_delete", inputs(rows + known)) == []
+    # Fewer than new_actor_min_count is not a mass delete, however new the actor.
+    tiny = [row("requester", SINCE + 5 * H, 19, requester="999988887777")]
+    assert detect("mass_delete", inputs(rows + tiny)) == []
+
+
 def test_mass_delete_by_ip_when_requesters_differ():
     rows = [row("ip", SINCE + 3 * H, 40, delete_ip="203.0.113.7"),
             row("ip", SINCE + 4 * H, 40, delete_ip="203.0.113.7")]

@@ -49,8 +49,8 @@ def delete_spike(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
 
 
 @register("mass_delete", "Many deletes (delete markers included) by one requester or one source IP.",
-          severity="high", new_actor_severity="critical", min_count=50, mad_factor=10.0, peak_factor=3.0,
-          span_hours=2)
+          severity="high", new_actor_severity="critical", min_count=50, new_actor_min_count=20,
+          mad_factor=10.0, peak_factor=3.0, span_hours=2)
 def mass_delete(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     by_requester = [r for r in inputs.grain("requester") if r["kind"] in DELETE_KINDS
                     and r["requester"] is not None and r["requester"] != schema.LIFECYCLE_PRINCIPAL]
@@ -63,34 +63,47 @@ def mass_delete(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
 
     findings: list[Finding] = []
     covered: set[tuple[str, str]] = set()  # (bucket, ip) already explained by a requester finding
+    # An actor never seen in the baseline needs fewer deletes to count: nothing it does is routine.
+    new_options = {**options, "min_count": min(options["min_count"], options["new_actor_min_count"])}
     for (bucket, requester), series in sorted(_series(by_requester, "bucket", "requester").items()):
-        s = spike(series, inputs, options)
-        if s is None:
-            continue
         ips = {r["source_ip_address"]: int(r["events"]) for r in pairs
                if r["bucket"] == bucket and r["requester"] == requester and r["source_ip_address"]}
-        covered |= {(bucket, ip) for ip in ips}
         new = requester not in baseline_requesters
-        findings.append(_finding(options, bucket, "requester", requester, s, new, ips))
+        s = spike(series, inputs, new_options if new else options)
+        if s is None:
+            continue
+        covered |= {(bucket, ip) for ip in ips}
+        # A known account deleting from an address never seen before is the stolen-key pattern.
+        new_ips = sorted(ip for ip in ips if ip not in baseline_ips)
+        findings.append(_finding(options, bucket, "requester", requester, s, new, ips, new_ips))
     for (bucket, ip), series in sorted(_series(by_ip, "bucket", "delete_ip").items()):
         if (bucket, ip) in covered:
             continue
-        s = spike(series, inputs, options)
+        new = ip not in baseline_ips
+        s = spike(series, inputs, new_options if new else options)
         if s is None:
             continue
         requesters = {r["requester"]: int(r["events"]) for r in pairs
                       if r["bucket"] == bucket and r["source_ip_address"] == ip and r["requester"]}
-        findings.append(_finding(options, bucket, "ip", ip, s, ip not in baseline_ips, requesters))
+        findings.append(_finding(options, bucket, "ip", ip, s, new, requesters, [ip] if new else []))
     return findings
 
 
-def _finding(options, bucket, by, actor, s, new, related) -> Finding:
+def _finding(options, bucket, by, actor, s, actor_new, related, new_ips) -> Finding:
+    new = actor_new or bool(new_ips)
     severity = options["new_actor_severity"] if new else options["severity"]
     if not new and s.peak >= 10 * s.threshold:
         severity = _bump(severity)
+    if actor_new:
+        note = " (never seen in the baseline)"
+    elif new_ips:
+        note = f" from {', '.join(new_ips[:3])}, never seen in the baseline"
+    else:
+        note = f" (baseline peak {s.baseline_peak})"
     label = "account" if by == "requester" else "source IP"
     evidence = {"actor_type": by, "requester": actor if by == "requester" else None,
-                "source_ip": actor if by == "ip" else None, "new_actor": new, **s.evidence()}
+                "source_ip": actor if by == "ip" else None, "new_actor": new, "new_source_ips": new_ips,
+                **s.evidence()}
     if by == "requester":
         evidence["source_ips"] = dict(sorted(related.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
         if related:
@@ -101,8 +114,7 @@ def _finding(options, bucket, by, actor, s, new, related) -> Finding:
             evidence["requester"] = next(iter(evidence["requesters"]))
     return Finding(
         "mass_delete", severity,
-        f"Mass delete by {label} {actor}: {s.peak} deletes in {options.get('span_hours', 2)} h"
-        + (" (never seen in the baseline)" if new else f" (baseline peak {s.baseline_peak})"),
+        f"Mass delete by {label} {actor}: {s.peak} deletes in {options.get('span_hours', 2)} h{note}",
         bucket, evidence,
         "Ransomware pattern: block the actor now (deny in the bucket policy, disable its keys), then "
         "list the hidden versions (`s3meta query hidden_versions`) and remove the delete markers to restore.",

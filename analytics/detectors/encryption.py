@@ -72,7 +72,7 @@ def rule_matches(rule: dict[str, Any], bucket: str, key: str) -> bool:
 
 
 @register("encryption_rule", "Uploads under a prefix that break its encryption rule: from the config, or "
-          "inferred from a baseline in which every upload there used KMS.", severity="high", infer_min_uploads=20)
+          "inferred from a baseline in which every upload there used KMS.", severity="high", infer_min_uploads=10)
 def encryption_rule(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     findings = []
     for rule, rows in inputs.rule_violations:
