@@ -130,3 +130,24 @@ def test_parameters_are_bound_not_pasted(hand):
     rendered = hand.render("recent_deletes", since="2025-11-20", until="2025-11-21", bucket="vers-bucket")
     assert "vers-bucket" not in rendered.sql and "2025" not in rendered.sql
     assert "$since" in rendered.sql and rendered.parameters["bucket"] == "vers-bucket"
+
+
+def test_files_from_other_writers_read_the_same(hand, tmp_path):
+    """Zone-aware or nanosecond timestamps, and columns in another order, give the same answers."""
+    write_tables(tmp_path, HAND_JOURNAL, HAND_INVENTORY)
+    path = tmp_path / "journal" / "part-00000.parquet"
+    table = pq.read_table(path)
+    for name in ("record_timestamp", "last_modified_date"):
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, table.column(i).cast(pa.timestamp("ns", tz="UTC")))
+    half = table.num_rows // 2
+    pq.write_table(table.slice(0, half), path)
+    naive_ns = [f.with_type(pa.timestamp("ns")) if f.name.endswith(("timestamp", "date")) else f for f in table.schema]
+    rest = table.slice(half).cast(pa.schema(naive_ns))
+    pq.write_table(rest.select(list(reversed(rest.column_names))), tmp_path / "journal" / "part-00001.parquet")
+    window = {"since": "2025-11-20", "until": "2025-11-21"}
+    with analytics.connect(data=tmp_path) as other:
+        for name in ("recent_deletes", "recent_metadata_updates", "prefix_delete_volume", "source_ip_activity"):
+            assert other.run(name, **window).rows() == hand.run(name, **window).rows(), name
+        deletes = other.run("recent_deletes", **window).arrow()
+        assert str(deletes.schema.field("record_timestamp").type) == "timestamp[us]"

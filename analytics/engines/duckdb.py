@@ -80,7 +80,9 @@ class DuckDBEngine(Engine):
                 continue
             try:
                 # The relation API takes the file list as a value: no path is pasted into SQL text.
-                self.con.read_parquet(files).create_view(table, replace=True)
+                # Files are matched by column name, so writers may order columns differently.
+                relation = self.con.read_parquet(files, union_by_name=True)
+                _naive_utc(relation, TABLES[table]).create_view(table, replace=True)
             except duckdb.Error as exc:
                 raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
             self._check_schema(table, data)
@@ -223,6 +225,24 @@ class DuckDBEngine(Engine):
 
     def close(self) -> None:
         self.con.close()
+
+
+def _naive_utc(relation: duckdb.DuckDBPyRelation, schema) -> duckdb.DuckDBPyRelation:
+    """The relation with the schema's timestamps as naive UTC microseconds, however they were written.
+
+    S3 Metadata's timestamps have no zone (UTC by convention). Files written with a UTC zone, or in
+    milli- or nanoseconds, are cast (the session zone is UTC), so results look the same whatever
+    wrote the files. Files already in the schema's form are left untouched.
+    """
+    timestamps = {f.name for f in schema if str(f.type).startswith("timestamp")}
+    types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
+    if all(types.get(name, "TIMESTAMP") == "TIMESTAMP" for name in timestamps):
+        return relation
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+    columns = [f"CAST({quoted(c)} AS TIMESTAMP) AS {quoted(c)}" if c in timestamps and types[c].startswith("TIMESTAMP")
+               else quoted(c) for c in relation.columns]
+    return relation.project(", ".join(columns))
 
 
 def _first_line(exc: BaseException) -> str:
