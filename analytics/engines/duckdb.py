@@ -80,9 +80,12 @@ class DuckDBEngine(Engine):
                 continue
             try:
                 # The relation API takes the file list as a value: no path is pasted into SQL text.
-                # Files are matched by column name, so writers may order columns differently.
-                relation = self.con.read_parquet(files, union_by_name=True)
-                _naive_utc(relation, TABLES[table]).create_view(table, replace=True)
+                # DuckDB matches later files' columns to the first file's by name, so writers may
+                # order columns differently (union_by_name is not needed for that, and costs ~20%).
+                self.con.read_parquet(files).create_view(table, replace=True)
+                casts = _naive_utc_columns(self._describe(table), TABLES[table])
+                if casts:
+                    self.con.read_parquet(files).project(casts).create_view(table, replace=True)
             except duckdb.Error as exc:
                 raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
             self._check_schema(table, data)
@@ -160,8 +163,12 @@ class DuckDBEngine(Engine):
         except duckdb.Error as exc:
             raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from None
 
+    def _describe(self, table: str) -> dict[str, str]:
+        """Column name -> DuckDB type, in order."""
+        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
+
     def _check_schema(self, table: str, data: Path | str) -> None:
-        described = {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
+        described = self._describe(table)
         missing = [f.name for f in TABLES[table] if f.name not in described]
         if missing:
             raise DataError(f"{table} data under {data} is not in the S3 Metadata schema: "
@@ -227,22 +234,22 @@ class DuckDBEngine(Engine):
         self.con.close()
 
 
-def _naive_utc(relation: duckdb.DuckDBPyRelation, schema) -> duckdb.DuckDBPyRelation:
-    """The relation with the schema's timestamps as naive UTC microseconds, however they were written.
+def _naive_utc_columns(described: dict[str, str], schema) -> str | None:
+    """A projection that makes the schema's timestamps naive UTC microseconds; None when they are already.
 
     S3 Metadata's timestamps have no zone (UTC by convention). Files written with a UTC zone, or in
     milli- or nanoseconds, are cast (the session zone is UTC), so results look the same whatever
-    wrote the files. Files already in the schema's form are left untouched.
+    wrote the files. Files in the schema's own form are read untouched.
     """
     timestamps = {f.name for f in schema if str(f.type).startswith("timestamp")}
-    types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
-    if all(types.get(name, "TIMESTAMP") == "TIMESTAMP" for name in timestamps):
-        return relation
+    odd = {c for c in timestamps
+           if described.get(c, "TIMESTAMP").startswith("TIMESTAMP") and described[c] != "TIMESTAMP"}
+    if not odd:
+        return None
+
     def quoted(name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
-    columns = [f"CAST({quoted(c)} AS TIMESTAMP) AS {quoted(c)}" if c in timestamps and types[c].startswith("TIMESTAMP")
-               else quoted(c) for c in relation.columns]
-    return relation.project(", ".join(columns))
+    return ", ".join(f"CAST({quoted(c)} AS TIMESTAMP) AS {quoted(c)}" if c in odd else quoted(c) for c in described)
 
 
 def _first_line(exc: BaseException) -> str:
