@@ -71,8 +71,6 @@ def new_source_ip(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
         if ip in known or allow.ip(ip) or s["events"] < options["min_events"]:
             continue
         requesters = top(s["related"], 10)
-        if requesters and all(allow.requester(r) for r in s["related"]) and options.get("trust_allowed_accounts"):
-            continue
         bucket = next(iter(top(s["buckets"], 1)))
         findings.append(Finding(
             "new_source_ip", options["severity"], f"New source IP {ip}: {s['events']} events, never seen in the "
