@@ -21,14 +21,7 @@
 -- @param baseline_since timestamp = 15d: start of the baseline, inclusive (ISO 8601, or a duration before until)
 -- @param since timestamp = 24h: start of the report window, inclusive; the baseline ends here
 -- @param until timestamp = now: end of the report window, exclusive
-SELECT CASE grouping(top_level_prefix, actor_class, requester, source_ip_address, delete_ip, hour)
-           WHEN 14 THEN 'prefix' WHEN 54 THEN 'requester' WHEN 60 THEN 'ip' ELSE 'pair' END AS grain,
-       bucket, top_level_prefix, requester, source_ip_address, delete_ip, kind, actor_class, hour, in_window,
-       count(*) AS events,
-       CAST(sum(kms) AS BIGINT) AS kms_events,
-       min(record_timestamp) AS first_seen,
-       max(record_timestamp) AS last_seen
-FROM (
+WITH j AS (
     SELECT bucket,
            CASE WHEN strpos(key, '/') > 0 THEN substr(key, 1, strpos(key, '/')) ELSE '' END AS top_level_prefix,
            requester,
@@ -40,13 +33,28 @@ FROM (
                 WHEN strpos(requester, '.amazonaws.com') > 0 THEN 'service'
                 ELSE 'user' END AS actor_class,
            date_trunc('hour', record_timestamp) AS hour,
-           record_timestamp >= :since AS in_window,
            CASE WHEN encryption_status IN ('SSE-KMS', 'DSSE-KMS') THEN 1 ELSE 0 END AS kms,
            record_timestamp
     FROM journal
     WHERE record_timestamp >= :baseline_since
       AND record_timestamp < :until
-) AS j
+),
+-- Which side of `since` a record falls on, told by two WHERE clauses: Athena takes execution
+-- parameters only there, not in a SELECT list. The engines push both filters into the scan, so
+-- each record is still read once.
+marked AS (
+    SELECT j.*, false AS in_window FROM j WHERE record_timestamp < :since
+    UNION ALL
+    SELECT j.*, true AS in_window FROM j WHERE record_timestamp >= :since
+)
+SELECT CASE grouping(top_level_prefix, actor_class, requester, source_ip_address, delete_ip, hour)
+           WHEN 14 THEN 'prefix' WHEN 54 THEN 'requester' WHEN 60 THEN 'ip' ELSE 'pair' END AS grain,
+       bucket, top_level_prefix, requester, source_ip_address, delete_ip, kind, actor_class, hour, in_window,
+       count(*) AS events,
+       CAST(sum(kms) AS BIGINT) AS kms_events,
+       min(record_timestamp) AS first_seen,
+       max(record_timestamp) AS last_seen
+FROM marked
 GROUP BY GROUPING SETS (
     (bucket, top_level_prefix, kind, actor_class, hour, in_window),
     (bucket, requester, kind, hour, in_window),
@@ -54,4 +62,4 @@ GROUP BY GROUPING SETS (
     (bucket, requester, source_ip_address, in_window)
 )
 ORDER BY grain, bucket, top_level_prefix NULLS FIRST, requester NULLS FIRST, source_ip_address NULLS FIRST,
-         delete_ip NULLS FIRST,          kind NULLS FIRST, actor_class NULLS FIRST, hour NULLS FIRST, in_window NULLS FIRST
+         delete_ip NULLS FIRST, kind NULLS FIRST, actor_class NULLS FIRST, hour NULLS FIRST, in_window NULLS FIRST

@@ -92,3 +92,18 @@ def test_every_shipped_query_orders_its_rows():
     for q in catalog.shipped():
         tree = sqlglot.parse_one(catalog.substitute(q.sql, lambda name: "?"), read="athena")
         assert tree.args.get("order") is not None, f"{q.name} has no top-level ORDER BY"
+
+
+def test_every_parameter_sits_in_a_where_clause():
+    # Athena's ExecutionParameters: "currently, ? parameters can be placed only in the WHERE clause;
+    # syntax such as SELECT ? FROM table is not supported" (Athena user guide, parameterized queries).
+    import sqlglot
+    from sqlglot import exp
+
+    outside = []
+    for q in catalog.shipped():
+        tree = sqlglot.parse_one(catalog.substitute(q.sql, lambda name: "?"), read="athena")
+        for placeholder in tree.find_all(exp.Placeholder):
+            if placeholder.find_ancestor(exp.Where) is None:
+                outside.append(f"{q.name}: {placeholder.parent.sql('athena')[:50]}")
+    assert outside == []
