@@ -18,6 +18,8 @@ REFUSED = [
     "CALL pragma_version()", "EXPORT DATABASE 'x'", "USE memory", "CHECKPOINT",
     "SELECT 1; SELECT 2", "SELECT 1; DROP VIEW journal", "EXPLAIN ANALYZE COPY (SELECT 1) TO 'x.csv'",
     "WITH a AS (SELECT 1) INSERT INTO journal SELECT * FROM journal",
+    "IMPORT DATABASE 'x'", "BEGIN TRANSACTION", "PREPARE p AS SELECT 1", "VACUUM",
+    "ALTER VIEW journal RENAME TO j2", "CREATE OR REPLACE MACRO m() AS 1",
 ]
 ALLOWED = [
     "SELECT count(*) FROM journal", "select 1", "  -- comment\n SELECT 1", "/* c */ (SELECT 1)",
@@ -57,6 +59,18 @@ def test_sandbox_blocks_files_outside_the_data_folder(hand, tmp_path):
 def test_sandbox_cannot_be_switched_off(hand):
     with pytest.raises(SQLRefused):
         hand.engine.execute("SET enable_external_access = true")
+
+
+def test_import_is_refused_before_any_parser_reads_its_files(hand, tmp_path):
+    # DuckDB's parser reads an IMPORT DATABASE folder's schema.sql while parsing the statement.
+    with pytest.raises(SQLRefused, match="^refused: IMPORT is not a read-only query"):
+        hand.sql(f"IMPORT DATABASE '{tmp_path}'")
+
+
+@pytest.mark.parametrize("text", ["", "   ", "-- only a comment", "/* c */ ;"])
+def test_no_statement_is_bad_input(hand, text):
+    with pytest.raises(SQLRefused, match="no SQL statement given"):
+        hand.sql(text)
 
 
 def test_invalid_sql_is_bad_input(hand):

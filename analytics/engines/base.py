@@ -22,6 +22,9 @@ from .. import catalog as _sql
 # (DuckDB's PRAGMA, for one) as SELECTs.
 READ_ONLY_KEYWORDS = frozenset(
     {"SELECT", "WITH", "VALUES", "EXPLAIN", "DESCRIBE", "SHOW", "SUMMARIZE", "FROM", "TABLE"})
+# Commands a parser acts on while parsing them (DuckDB's IMPORT DATABASE reads the files it names),
+# refused before any parser sees them.
+ACTS_WHILE_PARSED = frozenset({"IMPORT"})
 _FIRST_WORD = re.compile(r"[A-Za-z_]+")
 
 
@@ -93,19 +96,25 @@ class Engine:
         """The single statement in `sql` if it is a read-only query; SQLRefused otherwise."""
         from ..errors import SQLRefused
 
-        statements = self._statements(sql)
-        if not statements:
+        text = sql.strip().rstrip(";").rstrip()
+        # The keyword is read from the user's own text, and first: a parser may hand back a rewrite
+        # (DuckDB turns `PRAGMA version` into a SELECT from pragma_version()), and may even act while
+        # parsing (DuckDB's IMPORT DATABASE reads the files it names).
+        first = leading_keyword(text)
+        if not first and not strip_leading(text):
             raise SQLRefused("no SQL statement given")
+        if first in ACTS_WHILE_PARSED:
+            raise SQLRefused(f"refused: {first} is not a read-only query; ad-hoc SQL may only be "
+                             "SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW or SUMMARIZE")
+        statements = self._statements(sql)  # a typo ends here, as a syntax error
+        if first not in READ_ONLY_KEYWORDS:
+            raise SQLRefused(f"refused: {first or 'this'} is not a read-only query; ad-hoc SQL may only be "
+                             "SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW or SUMMARIZE")
         if len(statements) > 1:
             raise SQLRefused(f"refused: {len(statements)} statements given; ad-hoc SQL runs one query at a time")
-        kind = statements[0][0]
-        # The keyword is read from the user's own text: the parser may hand back a rewrite
-        # (DuckDB turns `PRAGMA version` into a SELECT from pragma_version()).
-        text = sql.strip().rstrip(";").rstrip()
-        first = leading_keyword(text)
-        if kind not in ("SELECT", "EXPLAIN") or first not in READ_ONLY_KEYWORDS:
-            shown = first or kind
-            raise SQLRefused(f"refused: {shown} is not a read-only query; ad-hoc SQL may only be "
+        if not statements or statements[0][0] not in ("SELECT", "EXPLAIN"):
+            kind = statements[0][0] if statements else "this"
+            raise SQLRefused(f"refused: {kind} is not a read-only query; ad-hoc SQL may only be "
                              "SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW or SUMMARIZE")
         if first == "EXPLAIN":
             # EXPLAIN ANALYZE runs its statement, so what follows EXPLAIN must pass the same check.
