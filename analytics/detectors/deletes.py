@@ -22,6 +22,15 @@ def _series(rows, *fields):
     return out
 
 
+def _prefix_spikes(inputs: Inputs, options: dict[str, Any], actor_classes: tuple[str, ...]):
+    """(bucket, prefix, prefix as shown, Spike) for each prefix whose deletes by `actor_classes` spike."""
+    rows = [r for r in inputs.grain("prefix") if r["kind"] in DELETE_KINDS and r["actor_class"] in actor_classes]
+    for (bucket, prefix), series in sorted(_series(rows, "bucket", "top_level_prefix").items()):
+        s = spike(series, inputs, options)
+        if s is not None:
+            yield bucket, prefix, prefix or "(keys without a prefix)", s
+
+
 def _bump(severity: str, steps: int = 1) -> str:
     return SEVERITIES[min(severity_rank(severity) + steps, len(SEVERITIES) - 1)]
 
@@ -29,14 +38,8 @@ def _bump(severity: str, steps: int = 1) -> str:
 @register("delete_spike", "Deletes by users and services (not Lifecycle) in a prefix, against its baseline.",
           severity="high", min_count=50, mad_factor=10.0, peak_factor=3.0, span_hours=2)
 def delete_spike(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
-    rows = [r for r in inputs.grain("prefix")
-            if r["kind"] in DELETE_KINDS and r["actor_class"] in ("user", "service")]
     findings = []
-    for (bucket, prefix), series in sorted(_series(rows, "bucket", "top_level_prefix").items()):
-        s = spike(series, inputs, options)
-        if s is None:
-            continue
-        shown = prefix or "(keys without a prefix)"
+    for bucket, prefix, shown, s in _prefix_spikes(inputs, options, ("user", "service")):
         findings.append(Finding(
             "delete_spike", options["severity"], f"Delete spike in {shown}: {s.peak} deletes in "
             f"{options.get('span_hours', 2)} h (baseline peak {s.baseline_peak})", bucket,
@@ -125,13 +128,8 @@ def _finding(options, bucket, by, actor, s, actor_new, related, new_ips) -> Find
 @register("unattributed_deletes", "Permanent deletes (no requester recorded) in a prefix, against its baseline.",
           severity="medium", min_count=100, mad_factor=10.0, peak_factor=3.0, span_hours=2)
 def unattributed_deletes(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
-    rows = [r for r in inputs.grain("prefix") if r["kind"] in DELETE_KINDS and r["actor_class"] == "unattributed"]
     findings = []
-    for (bucket, prefix), series in sorted(_series(rows, "bucket", "top_level_prefix").items()):
-        s = spike(series, inputs, options)
-        if s is None:
-            continue
-        shown = prefix or "(keys without a prefix)"
+    for bucket, prefix, shown, s in _prefix_spikes(inputs, options, ("unattributed",)):
         findings.append(Finding(
             "unattributed_deletes", options["severity"],
             f"Spike of permanent deletes in {shown}: {s.peak} in {options.get('span_hours', 2)} h "
