@@ -26,11 +26,12 @@ def column(name, type_):
             "CatalogName": "hive", "SchemaName": "", "TableName": ""}
 
 
-def can(server, columns, rows):
-    """Queue one canned result: moto hands it to the next query and writes its CSV to S3."""
+def can(server, columns, rows, region="us-east-1"):
+    """Queue one canned result: moto hands it to the next query (in `region`) and writes its CSV to S3."""
     header = {"Data": [{"VarCharValue": name} for name, _ in columns]}
     data = [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in rows]
-    body = {"results": [{"rows": [header, *data], "column_info": [column(n, t) for n, t in columns]}]}
+    body = {"results": [{"rows": [header, *data], "column_info": [column(n, t) for n, t in columns]}],
+            "region": region}
     request = urllib.request.Request(server + "/moto-api/static/athena/query-results", method="POST",
                                      data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     assert urllib.request.urlopen(request).status == 201
@@ -233,6 +234,32 @@ def test_settings_from_a_config_profile(aws, tmp_path):
     assert json.loads(proc.stdout) == [{"n": 7}]
     proc = cli("--config", str(config), "--profile", "nope", "sql", "SELECT 1", env=env)
     assert proc.returncode == 2 and "no profile 'nope' (profiles: prod)" in proc.stderr
+
+
+@pytest.mark.parametrize("variables,region", [
+    ({"AWS_REGION": "eu-west-1"}, "eu-west-1"),                                   # the README's promise
+    ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-west-2"}, "eu-west-1"),  # AWS_REGION first
+    ({"S3META_REGION": "ap-southeast-2", "AWS_REGION": "eu-west-1"}, "ap-southeast-2"),
+])
+def test_region_from_the_environment(aws, monkeypatch, tmp_path, variables, region):
+    """boto3 reads only AWS_DEFAULT_REGION; s3meta honours AWS_REGION as the AWS CLI and SDKs do."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))  # no region from a profile
+    can(aws, [("n", "bigint")], [["7"]], region=region)
+    proc = cli("sql", "SELECT 7 AS n", "--engine", "athena", "--bucket", "acme-prod-data",
+               "--output-location", RESULTS, "--format", "json", env=variables)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"n": 7}]
+    query_id = proc.stderr.split("(query ")[1].split(")")[0]
+    ran = boto3.client("athena", region_name=region).get_query_execution(QueryExecutionId=query_id)
+    assert ran["QueryExecution"]["Query"] == "SELECT 7 AS n"
+
+
+def test_no_region_at_all_is_one_line(aws, monkeypatch, tmp_path):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    proc = cli("sql", "SELECT 1", "--engine", "athena", "--bucket", "acme-prod-data")
+    assert proc.returncode == 2 and proc.stderr.startswith("s3meta: error: no AWS region: pass --region, set AWS_REGION")
 
 
 # --- what moto cannot do: FAILED with Athena's reason, and cost figures, through botocore's Stubber ----

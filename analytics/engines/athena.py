@@ -86,11 +86,12 @@ class AthenaEngine(Engine):
 
     # --- AWS clients, created on first use so render() works offline ------------------------------
     def _session(self):
-        import boto3
         import botocore.exceptions
 
+        from .. import aws
+
         try:
-            return boto3.Session(profile_name=self.aws_profile, region_name=self.region)
+            return aws.session(self.aws_profile, self.region)
         except botocore.exceptions.ProfileNotFound:
             raise BadInput(f"AWS profile {self.aws_profile!r} not found in the AWS configuration") from None
 

@@ -138,9 +138,9 @@ class DuckDBEngine(Engine):
             raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from None
 
     def _s3_secret(self) -> None:
-        import boto3  # the standard AWS chain: environment, profile, SSO, instance role
+        from .. import aws
 
-        session = boto3.Session()
+        session = aws.session()  # the standard AWS chain: environment, profile, SSO, instance role
         options = {"REGION": session.region_name or "us-east-1"}
         credentials = session.get_credentials()
         if credentials is not None:
@@ -298,12 +298,12 @@ def _metadata_location(location: str) -> str:
     if location.endswith(".metadata.json"):
         return location
     if location.startswith("s3://"):
-        import boto3
+        from .. import aws
 
         bucket, _, prefix = location[5:].partition("/")
         prefix = prefix.rstrip("/") + "/metadata/"
         try:
-            keys = [o["Key"] for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(
+            keys = [o["Key"] for page in aws.session().client("s3").get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
         except Exception as exc:
             raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from None
