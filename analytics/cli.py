@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -395,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -415,6 +417,17 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (set S3META_DEBUG=1 for a traceback)")
         return EXIT_ENGINE
+
+
+def _quiet_libraries() -> None:
+    """stderr carries our narration and one-line errors only: library log records and Python
+    warnings (sqlglot, botocore, pyarrow, ...) are dropped, unless S3META_DEBUG asks for them."""
+    if os.environ.get("S3META_DEBUG"):
+        return
+    logging.captureWarnings(True)  # warnings become records of the py.warnings logger...
+    root = logging.getLogger()
+    if not root.handlers:  # ...and a handler on the root keeps logging's last resort from printing any record
+        root.addHandler(logging.NullHandler())
 
 
 def _fail(message: str) -> None:

@@ -101,6 +101,12 @@ def test_show_render_for_athena_prints_statement_context_and_parameters():
     assert "-- ExecutionParameters (athena): [\"TIMESTAMP '2025-11-20 00:00:00.000'\"" in proc.stdout
 
 
+@pytest.mark.parametrize("statement", ["SELECT 1", "VALUES 1", "VALUES (1, 'a'), (2, 'b')", "SHOW TABLES",
+                                       "EXPLAIN SELECT 1", "DESCRIBE journal", "WITH a AS (SELECT 1) SELECT * FROM a"])
+def test_read_only_statements_pass_athenas_check(statement):
+    assert AthenaEngine(buckets=["b"]).check_read_only(statement) == statement
+
+
 # --- against the emulator ----------------------------------------------------------------------------
 
 def test_results_come_typed_from_the_result_file(aws):
@@ -221,6 +227,16 @@ def test_cli_reports_cost_on_stderr(aws, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [{"source_ip_address": "192.0.2.1", "record_count": 4}]
     assert "athena scanned 0 B" in proc.stderr and "estimated $0.000048" in proc.stderr
+
+
+@pytest.mark.parametrize("statement", ["SHOW TABLES", "EXPLAIN SELECT 1", "SHOW COLUMNS FROM journal"])
+def test_valid_show_and_explain_print_only_the_cost_line(aws, statement):
+    can(aws, [("x", "varchar")], [["a"]])
+    proc = cli("sql", statement, "--engine", "athena", "--bucket", "acme-prod-data", "--output-location", RESULTS,
+               "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("s3meta: 1 rows; athena scanned")
 
 
 def test_settings_from_a_config_profile(aws, tmp_path):

@@ -162,3 +162,36 @@ def test_console_script_is_installed():
         pytest.skip("the s3meta console script is not installed in this interpreter's environment")
     proc = subprocess.run([str(script), "list"], capture_output=True, text=True)
     assert proc.returncode == 0 and "recent_deletes" in proc.stdout
+
+
+# --- stderr carries narration and one-line errors only ---------------------------------------------------
+
+ATHENA = ["--engine", "athena", "--bucket", "acme-prod-data", "--region", "us-east-1"]
+# Statements each engine's read-only check refuses; several make a SQL parser fall back and log.
+REFUSED_ON = {
+    "duckdb": ["UNLOAD (SELECT 1) TO 's3://x/'", "COPY journal TO 'x.csv'", "MSCK REPAIR TABLE journal",
+               "CALL pragma_version()", "LOAD httpfs", "VACUUM", "EXPLAIN ANALYZE UNLOAD (SELECT 1) TO 's3://x/'",
+               "SHOW CREATE TABLE journal", "PREPARE p AS SELECT 1"],
+    "athena": ["UNLOAD (SELECT 1) TO 's3://x/' WITH (format = 'PARQUET')", "MSCK REPAIR TABLE journal",
+               "CALL system.flush()", "LOAD httpfs", "VACUUM journal", "EXPLAIN ANALYZE UNLOAD (SELECT 1) TO 's3://x/'",
+               "PREPARE p FROM SELECT 1", "DEALLOCATE PREPARE p", "RESET SESSION a",
+               "OPTIMIZE journal REWRITE DATA USING BIN_PACK", "INSERT INTO journal SELECT * FROM journal"],
+}
+
+
+@pytest.mark.parametrize("engine,statement", [(e, s) for e, statements in REFUSED_ON.items() for s in statements])
+def test_a_refused_statement_prints_exactly_one_stderr_line(hand_data, engine, statement):
+    where = ["--data", str(hand_data)] if engine == "duckdb" else ATHENA
+    proc = cli("sql", statement, *where)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("s3meta: error: "), proc.stderr
+    assert proc.stdout == ""
+
+
+def test_duckdb_never_draws_its_progress_bar(hand_data):
+    # DuckDB turns its bar on when Python looks interactive (`python -c`, a notebook, a REPL) and
+    # draws it on stdout, into the CSV a script is writing.
+    script = ("import analytics; s = analytics.connect(data=%r); "
+              "print(s.sql(\"SELECT current_setting('enable_progress_bar') AS p\").rows())" % str(hand_data))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "[{'p': False}]", proc.stdout + proc.stderr

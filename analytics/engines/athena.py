@@ -13,12 +13,14 @@ quoted with quotes doubled, timestamps as TIMESTAMP '...'), never by string form
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import math
 import re
 import time
 import uuid
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -143,7 +145,8 @@ class AthenaEngine(Engine):
             return node
 
         try:
-            tree = sqlglot.parse_one(sql, read="athena")
+            with _quiet_parser():
+                tree = sqlglot.parse_one(sql, read="athena")
         except sqlglot.errors.ParseError as exc:
             raise SQLRefused(f"invalid SQL for Athena: {str(exc).splitlines()[0]}") from None
         return tree.transform(rewrite).sql("athena")
@@ -154,12 +157,13 @@ class AthenaEngine(Engine):
         from sqlglot import exp
 
         try:
-            trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
+            with _quiet_parser():
+                trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
         except sqlglot.errors.ParseError as exc:
             raise SQLRefused(f"invalid SQL: {str(exc).splitlines()[0]}") from None
         kinds = []
         for tree in trees:
-            if isinstance(tree, (exp.Query, exp.Describe)):
+            if isinstance(tree, (exp.Query, exp.Describe, exp.Values)):  # Trino's VALUES is a query
                 kind = "SELECT"
             elif isinstance(tree, exp.Command) and tree.name.upper() in ("SHOW", "EXPLAIN"):
                 kind = "EXPLAIN" if tree.name.upper() == "EXPLAIN" else "SELECT"
@@ -262,6 +266,20 @@ class AthenaEngine(Engine):
             rows = rows[1:]
         strings = {c["Name"]: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(columns)}
         return convert(pa.table(strings), columns)
+
+
+@contextlib.contextmanager
+def _quiet_parser() -> Iterator[None]:
+    """sqlglot logs a warning for every statement it parses as an opaque Command (SHOW, EXPLAIN,
+    UNLOAD, ...); here that is expected, since those statements are classed by their keyword, so
+    the warning would only put a second, misleading line beside the answer or the refusal."""
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 # --- Athena's CSV results, typed ----------------------------------------------------------------------

@@ -59,6 +59,9 @@ class DuckDBEngine(Engine):
             config["memory_limit"] = memory_limit
         self.con = duckdb.connect(":memory:", config=config)
         self.con.execute("SET TimeZone = 'UTC'")  # Athena's semantics for naive timestamps
+        # DuckDB draws its progress bar on stdout whenever Python looks interactive (`python -c`,
+        # a notebook), into the answer being written; long queries report through `progress`.
+        self.con.execute("SET enable_progress_bar = false")
         for name, definition in ATHENA_FUNCTIONS.items():
             self.con.execute(f"CREATE MACRO {name} AS {definition}")
         self.tables: dict[str, list[str]] = {}
