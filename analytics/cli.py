@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 from . import __version__, api, catalog as _catalog, output, settings
-from .errors import EXIT_BAD_INPUT, EXIT_ENGINE, BadInput, S3MetaError
+from .errors import EXIT_BAD_INPUT, EXIT_ENGINE, BadInput, S3MetaError, Terminated, signal_text
 from .params import parse_assignments
 
 TABLE_ROWS = 200  # the table format's default cap on a terminal; other formats never truncate
-INTERRUPTED = 130
 
 
 # --- shared option bundles ------------------------------------------------------------------------
@@ -44,7 +46,7 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--region", help="athena: AWS Region (default: the AWS configuration)")
     group.add_argument("--aws-profile", help="athena: AWS CLI profile (default: AWS_PROFILE or the default chain)")
     group.add_argument("--timeout", type=float, metavar="SECONDS",
-                       help="athena: stop the query in Athena after this long")
+                       help="stop a query that runs longer than this (athena: stopped in Athena too)")
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -68,15 +70,19 @@ def _session(args: argparse.Namespace) -> api.Session:
     resolved = settings.resolve(flags, config=args.config, profile=args.profile)
     if flags["data"] is not None and flags["engine"] is None:
         resolved["engine"] = "duckdb"
-    if resolved["engine"] == "athena" and sys.stderr.isatty():
-        extra["progress"] = _progress
+    if sys.stderr.isatty():  # progress is for a person watching, never for a log file
+        extra["progress"] = functools.partial(_progress, resolved["engine"])
     name, options = settings.engine_options(resolved)
     return api.connect(name, **options, **extra)
 
 
-def _progress(state: str, elapsed: float, scanned: int | None) -> None:
-    shown = f", {_size(scanned)} scanned" if scanned else ""
-    print(f"\r\033[Ks3meta: athena {state.lower()} {elapsed:.1f} s{shown}", end="", file=sys.stderr, flush=True)
+def _progress(engine: str, state: str, elapsed: float, done: float | None) -> None:
+    """One line on the terminal, redrawn in place: `s3meta: athena running 12.5 s, 1.20 GB scanned`."""
+    if engine == "athena":
+        shown = f", {_size(done)} scanned" if done else ""
+    else:
+        shown = f", {done:.0f}% done" if done is not None else ""
+    print(f"\r\033[Ks3meta: {engine} {state.lower()} {elapsed:.1f} s{shown}", end="", file=sys.stderr, flush=True)
     if state in ("SUCCEEDED", "FAILED", "CANCELLED"):
         print(file=sys.stderr)
 
@@ -285,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="s3meta",
         description="Query Amazon S3 Metadata journal and inventory tables with a tested SQL catalog.",
         epilog="Exit codes: 0 success, 1 findings at or above --fail-on (report), 2 bad input, "
-               "3 engine failure, 130 interrupted.")
+               "3 engine failure, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).")
     parser.add_argument("--version", action="version", version=f"s3meta {__version__}")
     parser.add_argument("--profile", help="named profile of the config file (default: $S3META_PROFILE)")
     parser.add_argument("--config", metavar="FILE",
@@ -400,13 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        with _termination_unwinds():
+            return args.handler(args)
     except S3MetaError as exc:
         _fail(str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        _fail("interrupted")
-        return INTERRUPTED
+    except KeyboardInterrupt as exc:  # outside a query: nothing to stop but what `finally` blocks undo
+        signum = getattr(exc, "signum", signal.SIGINT)
+        _fail(signal_text(signum))
+        return 128 + signum
     except BrokenPipeError:
         # The reader went away (`| head`): not an error of ours. Point stdout at devnull so the
         # interpreter's final flush does not complain.
@@ -417,6 +425,29 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (set S3META_DEBUG=1 for a traceback)")
         return EXIT_ENGINE
+
+
+@contextmanager
+def _termination_unwinds() -> Iterator[None]:
+    """SIGTERM (systemd stop, `timeout`, kill) and SIGHUP (a closed terminal) unwind like Ctrl-C.
+
+    By default they end the process on the spot: an Athena query runs on, billed, and temp files
+    stay. Raised as errors.Terminated in the main thread, they stop the running query (DuckDB
+    interrupted, Athena's StopQueryExecution), run every `finally` and exit 128 + the signal.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    previous = {signum: signal.signal(signum, terminate) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _quiet_libraries() -> None:

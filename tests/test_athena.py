@@ -275,7 +275,8 @@ def test_no_region_at_all_is_one_line(aws, monkeypatch, tmp_path):
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     proc = cli("sql", "SELECT 1", "--engine", "athena", "--bucket", "acme-prod-data")
-    assert proc.returncode == 2 and proc.stderr.startswith("s3meta: error: no AWS region: pass --region, set AWS_REGION")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("s3meta: error: no AWS region: pass --region, set AWS_REGION")
 
 
 # --- what moto cannot do: FAILED with Athena's reason, and cost figures, through botocore's Stubber ----

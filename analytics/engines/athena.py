@@ -20,13 +20,13 @@ import math
 import re
 import time
 import uuid
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BadInput, EngineError, Interrupted, QueryFailed, SQLRefused
-from .base import Engine, Execution, Rendered
+from .base import Engine, Execution, Progress, Rendered
 
 DEFAULT_CATALOG = "s3tablescatalog/aws-s3"
 TABLES = ("journal", "inventory")
@@ -35,7 +35,6 @@ MIN_BILLED_BYTES = 10 * 2**20  # Athena bills at least 10 MB per query, rounded 
 MAX_PARAMETER_CHARS = 1024  # an ExecutionParameters value is 1-1024 characters
 _LEGACY = re.compile(r"[A-Z_]")
 
-Progress = Callable[[str, float, int | None], None]  # state, elapsed seconds, bytes scanned so far
 
 
 def namespace_for(bucket: str) -> str:
@@ -214,14 +213,12 @@ class AthenaEngine(Engine):
                 if state in self.terminal_states:
                     break
                 if self.timeout is not None and elapsed >= self.timeout:
-                    client.stop_query_execution(QueryExecutionId=query_id)
-                    raise QueryFailed(f"Athena query {query_id} timed out after {self.timeout:g} s and was "
-                                      "stopped in Athena", query_id=query_id)
+                    raise QueryFailed(f"Athena query {query_id} timed out after {self.timeout:g} s and "
+                                      f"{self._stop(client, query_id)}", query_id=query_id)
                 time.sleep(delay)
                 delay = min(delay * 1.5, 5.0)  # quick answers stay quick; long ones poll less
-        except KeyboardInterrupt:
-            client.stop_query_execution(QueryExecutionId=query_id)
-            raise Interrupted(f"interrupted: Athena query {query_id} was stopped") from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as errors.Terminated
+            raise Interrupted.by(exc, f"Athena query {query_id} {self._stop(client, query_id)}") from None
         if state != "SUCCEEDED":
             status = execution["Status"]
             error = status.get("AthenaError", {})
@@ -231,6 +228,19 @@ class AthenaEngine(Engine):
             raise QueryFailed(f"Athena query {query_id} {state}: {reason} ({detail})",
                               user_error=error.get("ErrorCategory") == 2, query_id=query_id)
         return execution
+
+    @staticmethod
+    def _stop(client: Any, query_id: str) -> str:
+        """Stop the query in Athena (it would run on, and bill, without the client); say how that went."""
+        import botocore.exceptions
+
+        try:
+            client.stop_query_execution(QueryExecutionId=query_id)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            return f"could NOT be stopped in Athena ({exc}); stop it in the console"
+        except KeyboardInterrupt:  # a second Ctrl-C while stopping
+            return "may still run in Athena: a second interrupt cut the stop request short"
+        return "was stopped in Athena"
 
     def _stats(self, execution: dict) -> dict[str, Any]:
         statistics = execution.get("Statistics", {})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import pyarrow as pa
 
@@ -26,6 +26,12 @@ READ_ONLY_KEYWORDS = frozenset(
 # refused before any parser sees them.
 ACTS_WHILE_PARSED = frozenset({"IMPORT"})
 _FIRST_WORD = re.compile(r"[A-Za-z_]+")
+
+
+# A long query's progress, for a terminal: state (RUNNING, then SUCCEEDED, FAILED or CANCELLED),
+# seconds elapsed, and the engine's measure of the work done (Athena: bytes scanned; DuckDB:
+# percent of its estimate), None when the engine has none.
+Progress = Callable[[str, float, "float | None"], None]
 
 
 @dataclass

@@ -6,6 +6,8 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,9 +15,11 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from ..errors import BadInput, DataError, EngineError, SQLRefused
+from ..errors import BadInput, DataError, EngineError, Interrupted, QueryFailed, SQLRefused
 from ..schema import TABLES
-from .base import Engine, Execution, Rendered
+from .base import Engine, Execution, Progress, Rendered
+
+PROGRESS_AFTER = 1.0  # seconds before a query's progress is shown: quick ones never flash a line
 
 # DuckDB type names accepted for each Arrow type of the schema. Timestamps may also arrive with a
 # zone (an export from Athena); the session zone is UTC, so they compare as AWS's UTC values do.
@@ -41,8 +45,10 @@ class DuckDBEngine(Engine):
     paramstyle: ClassVar[str] = "named"
 
     def __init__(self, data: str | os.PathLike | None = None, threads: int | None = None,
-                 memory_limit: str | None = None, inventory_report: Any = None, iceberg: Any = None):
+                 memory_limit: str | None = None, inventory_report: Any = None, iceberg: Any = None,
+                 timeout: float | None = None, progress: Progress | None = None, poll_interval: float = 0.1):
         self.data = Path(data).expanduser() if data is not None else None
+        self.timeout, self.progress, self.poll_interval = timeout, progress, poll_interval
         self.report_locations = _as_list(inventory_report)
         self.iceberg = _iceberg_tables(iceberg)
         if self.report_locations and "inventory" in self.iceberg:
@@ -76,8 +82,10 @@ class DuckDBEngine(Engine):
     def _open(self) -> None:
         self.con.execute("SET TimeZone = 'UTC'")  # Athena's semantics for naive timestamps
         # DuckDB draws its progress bar on stdout whenever Python looks interactive (`python -c`,
-        # a notebook), into the answer being written; long queries report through `progress`.
-        self.con.execute("SET enable_progress_bar = false")
+        # a notebook), into the answer being written. Long queries report through `progress`
+        # instead, from DuckDB's own estimate, which it keeps only while its bar is enabled.
+        self.con.execute(f"SET enable_progress_bar = {'true' if self.progress else 'false'}")
+        self.con.execute("SET enable_progress_bar_print = false")
         for name, definition in ATHENA_FUNCTIONS.items():
             self.con.execute(f"CREATE MACRO {name} AS {definition}")
         self.tables: dict[str, list[str]] = {}
@@ -212,15 +220,63 @@ class DuckDBEngine(Engine):
         self.con.execute("SET lock_configuration = true")
 
     def _execute(self, rendered: Rendered) -> Execution:
+        # The statement runs in a worker thread while this thread waits. Python runs signal handlers
+        # only between bytecodes of the main thread, and DuckDB checks for them only between tasks,
+        # tens of seconds apart on a big scan; a main thread that waits in short slices is what lets
+        # Ctrl-C, SIGTERM and the timeout stop DuckDB within milliseconds (con.interrupt()).
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["table"] = self.con.execute(rendered.sql, rendered.parameters).to_arrow_table()
+            except BaseException as exc:  # handed over to the waiting thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, name="s3meta-duckdb", daemon=True)
+        worker.start()
+        self._wait(worker, outcome)
+        error = outcome.get("error")
+        if isinstance(error, duckdb.Error):
+            raise self._translate(error) from None
+        if error is not None:
+            raise error
+        return Execution(outcome["table"])
+
+    def _wait(self, worker: threading.Thread, outcome: dict[str, Any]) -> None:
+        """Wait for the worker; on the timeout, Ctrl-C or a termination signal, stop DuckDB first."""
+        started = time.monotonic()
+        state = "RUNNING"
+        shown = False
         try:
-            cursor = self.con.execute(rendered.sql, rendered.parameters)
-            table = cursor.to_arrow_table()
-        except KeyboardInterrupt:
-            self.con.interrupt()
-            raise
-        except duckdb.Error as exc:
-            raise self._translate(exc) from None
-        return Execution(table)
+            while True:
+                worker.join(self.poll_interval)
+                if not worker.is_alive():
+                    state = "FAILED" if "error" in outcome else "SUCCEEDED"
+                    return
+                elapsed = time.monotonic() - started
+                if self.timeout is not None and elapsed >= self.timeout:
+                    state = "CANCELLED"
+                    self._stop(worker)
+                    raise QueryFailed(f"DuckDB query timed out after {self.timeout:g} s and was stopped")
+                if self.progress and elapsed >= PROGRESS_AFTER:
+                    percent = self.con.query_progress()  # -1 while DuckDB has no estimate
+                    self.progress(state, elapsed, percent if percent >= 0 else None)
+                    shown = True
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as errors.Terminated
+            state = "CANCELLED"
+            self._stop(worker)
+            raise Interrupted.by(exc, "the DuckDB query was stopped") from None
+        finally:
+            if shown and self.progress:  # the last word, so a terminal's progress line is ended
+                self.progress(state, time.monotonic() - started, None)
+
+    def _stop(self, worker: threading.Thread) -> None:
+        self.con.interrupt()
+        while worker.is_alive():
+            try:
+                worker.join()
+            except KeyboardInterrupt:  # a second Ctrl-C: DuckDB is already stopping, within milliseconds
+                continue
 
     def _statements(self, sql: str) -> list[tuple[str, str]]:
         try:
