@@ -37,7 +37,8 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
                        help="duckdb: read journal or inventory from an Iceberg table (S3 Tables): its metadata.json "
                             "location, or its table folder; repeat for both tables")
     group.add_argument("--bucket", dest="buckets", action="append", metavar="NAME",
-                       help="athena: general purpose bucket whose S3 Metadata tables to query; repeat for several")
+                       help="only this general purpose bucket's rows (athena: its S3 Metadata tables); "
+                            "repeat for several")
     group.add_argument("--namespace", help="athena: the tables' namespace, for legacy bucket names (b_...)")
     group.add_argument("--catalog", help="athena: data catalog (default s3tablescatalog/aws-s3)")
     group.add_argument("--workgroup", help="athena: workgroup (its per-query scan cutoff is the hard cost limit)")

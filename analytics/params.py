@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
-from .errors import ParamError
+from .errors import BadInput, ParamError
 
 _DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)", re.I)
 _DURATION = re.compile(r"^\s*(?:\d+\s*[wdhms]\s*)+$", re.I)
@@ -233,6 +233,17 @@ def _shown(value: Any) -> str:
     """The offending value for an error message: one line, bounded, control characters escaped."""
     text = repr(str(value)) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def bucket_names(value: str | list[str] | None) -> list[str]:
+    """--bucket values (one name or several), each checked by the bucket parameter's rule."""
+    names = [value] if isinstance(value, str) else list(value or [])
+    for name in names:
+        try:
+            TYPES["bucket"].coerce(name)
+        except (TypeError, ValueError) as exc:
+            raise BadInput(f"--bucket {_shown(name)}: {exc}") from None
+    return names
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:

@@ -42,7 +42,7 @@ SETTINGS: dict[str, tuple[str, type]] = {
     "iceberg": ("S3META_ICEBERG", list),
 }
 ENGINE_OPTIONS = {
-    "duckdb": ("data", "inventory_report", "iceberg", "timeout"),
+    "duckdb": ("data", "inventory_report", "iceberg", "timeout", "buckets"),
     "athena": ("region", "aws_profile", "workgroup", "output_location", "catalog", "namespace", "buckets", "timeout"),
 }
 

@@ -69,6 +69,12 @@ def test_legacy_names_need_an_explicit_namespace(bucket):
     assert AthenaEngine(namespace="b_legacy_bucket1a2b3c").namespaces == ["b_legacy_bucket1a2b3c"]
 
 
+@pytest.mark.parametrize("bucket", ["", "x' OR '1'='1", "a", "no way"])
+def test_a_malformed_bucket_is_refused(bucket):
+    with pytest.raises(BadInput, match="^--bucket "):
+        AthenaEngine(buckets=[bucket])
+
+
 def test_engine_needs_a_bucket():
     with pytest.raises(BadInput, match="needs --bucket"):
         AthenaEngine()

@@ -195,3 +195,30 @@ def test_duckdb_never_draws_its_progress_bar(hand_data):
               "print(s.sql(\"SELECT current_setting('enable_progress_bar') AS p\").rows())" % str(hand_data))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "[{'p': False}]", proc.stdout + proc.stderr
+
+
+# --- --bucket means the same on both engines -----------------------------------------------------------
+
+def test_bucket_restricts_duckdbs_tables_to_those_buckets(small_data):
+    query = ["query", "recent_deletes", "--data", str(small_data), "-p", "since=2025-11-16", "-p", "until=2025-11-30",
+             "--format", "json"]
+    every = json.loads(cli(*query).stdout)
+    assert {"acme-prod-data", "acme-logs", "acme.media.assets"} == {r["bucket"] for r in every}
+    only = json.loads(cli(*query, "--bucket", "acme-prod-data").stdout)
+    assert only and only == [r for r in every if r["bucket"] == "acme-prod-data"]
+    two = json.loads(cli(*query, "--bucket", "acme-prod-data", "--bucket", "acme.media.assets").stdout)
+    assert two == [r for r in every if r["bucket"] != "acme-logs"]
+    from_env = cli(*query, env={"S3META_BUCKETS": "acme-logs"})
+    assert {r["bucket"] for r in json.loads(from_env.stdout)} == {"acme-logs"}
+
+
+def test_bucket_restricts_every_table_with_a_bucket_column(small_data):
+    for table in ("journal", "inventory"):
+        proc = cli("sql", f"SELECT DISTINCT bucket FROM {table}", "--data", str(small_data), "--bucket", "acme-logs",
+                   "--format", "json")
+        assert json.loads(proc.stdout) == [{"bucket": "acme-logs"}], (table, proc.stderr)
+
+
+@pytest.mark.parametrize("bucket", ["x' OR '1'='1", "", "a", "no way"])
+def test_a_malformed_bucket_is_bad_input_on_duckdb(hand_data, bucket):
+    one_line_error(cli("sql", "SELECT 1", "--data", str(hand_data), "--bucket", bucket), 2, "--bucket")

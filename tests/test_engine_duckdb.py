@@ -230,3 +230,13 @@ def test_sql_on_duckdb_imports_neither_pandas_nor_boto3(hand_data):
     assert "duckdb" in imported  # the listing works
     heavy = sorted(m for m in imported if m.split(".")[0] in ("pandas", "boto3", "botocore", "pyathena"))
     assert heavy == [], heavy
+
+
+def test_buckets_travel_as_a_bound_value_not_as_sql_text(small_data):
+    with analytics.connect(data=small_data, buckets=["acme.media.assets"]) as session:
+        assert session.sql("SELECT DISTINCT bucket FROM journal").rows() == [{"bucket": "acme.media.assets"}]
+        definitions = session.engine.con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()
+        assert not any("acme" in (sql or "") for (sql,) in definitions)
+        plan = session.sql("EXPLAIN SELECT count(*) FROM journal").rows()[0]["explain_value"]
+        scan = plan[plan.index("PARQUET_SCAN"):]
+        assert "Filters:" in scan and "list_contains" in scan  # filtered in the Parquet scan itself

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BadInput, EngineError, Interrupted, QueryFailed, SQLRefused
+from ..params import bucket_names
 from .base import Engine, Execution, Progress, Rendered
 
 DEFAULT_CATALOG = "s3tablescatalog/aws-s3"
@@ -72,7 +73,7 @@ class AthenaEngine(Engine):
                  workgroup: str | None = None, output_location: str | None = None,
                  timeout: float | None = None, poll_interval: float = 0.5, progress: Progress | None = None,
                  client: Any = None, s3_client: Any = None):
-        buckets = [buckets] if isinstance(buckets, str) else list(buckets or [])
+        buckets = bucket_names(buckets)
         if namespace and len(buckets) > 1:
             raise BadInput("--namespace names one bucket's tables; it cannot go with several --bucket")
         if not buckets and not namespace:

@@ -16,9 +16,12 @@ from urllib.parse import urlsplit
 import duckdb
 
 from ..errors import BadInput, DataError, EngineError, Interrupted, QueryFailed, SQLRefused
+from ..params import bucket_names
 from ..schema import TABLES
 from .base import Engine, Execution, Progress, Rendered
 
+# The rows of the buckets given with --bucket (a variable set once per session); all rows without it.
+IN_BUCKETS = "list_contains(getvariable('s3meta_buckets'), bucket)"
 PROGRESS_AFTER = 1.0  # seconds before a query's progress is shown: quick ones never flash a line
 
 # DuckDB type names accepted for each Arrow type of the schema. Timestamps may also arrive with a
@@ -46,8 +49,10 @@ class DuckDBEngine(Engine):
 
     def __init__(self, data: str | os.PathLike | None = None, threads: int | None = None,
                  memory_limit: str | None = None, inventory_report: Any = None, iceberg: Any = None,
-                 timeout: float | None = None, progress: Progress | None = None, poll_interval: float = 0.1):
+                 timeout: float | None = None, progress: Progress | None = None, poll_interval: float = 0.1,
+                 buckets: list[str] | str | None = None):
         self.data = Path(data).expanduser() if data is not None else None
+        self.buckets = bucket_names(buckets)
         self.timeout, self.progress, self.poll_interval = timeout, progress, poll_interval
         self.report_locations = _as_list(inventory_report)
         self.iceberg = _iceberg_tables(iceberg)
@@ -90,6 +95,10 @@ class DuckDBEngine(Engine):
             self.con.execute(f"CREATE MACRO {name} AS {definition}")
         self.tables: dict[str, list[str]] = {}
         self.allowed: list[str] = []
+        if self.buckets:
+            # Views take no prepared parameter: the names travel as a variable's bound value, which
+            # the views read (IN_BUCKETS), as Athena reads only the given buckets' tables.
+            self.con.execute("SET VARIABLE s3meta_buckets = $buckets", {"buckets": self.buckets})
         if self.data is not None:
             self._attach(self.data, required=not (self.report_locations or self.iceberg))
         if self.report_locations:
@@ -109,10 +118,15 @@ class DuckDBEngine(Engine):
                 # The relation API takes the file list as a value: no path is pasted into SQL text.
                 # DuckDB matches later files' columns to the first file's by name, so writers may
                 # order columns differently (union_by_name is not needed for that, and costs ~20%).
-                self.con.read_parquet(files).create_view(table, replace=True)
+                relation = self.con.read_parquet(files)
+                relation.create_view(table, replace=True)
                 casts = _naive_utc_columns(self._describe(table), TABLES[table])
                 if casts:
-                    self.con.read_parquet(files).project(casts).create_view(table, replace=True)
+                    relation = relation.project(casts)
+                if self._restricted(table):
+                    relation = relation.filter(IN_BUCKETS)  # pushed down into the Parquet scan
+                if casts or self._restricted(table):
+                    relation.create_view(table, replace=True)
             except duckdb.Error as exc:
                 raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
             self._check_schema(table, data)
@@ -125,6 +139,11 @@ class DuckDBEngine(Engine):
         from .. import inventory_report
 
         report = inventory_report.read(locations)
+        if self.buckets:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            report = report.filter(pc.is_in(report["bucket"], value_set=pa.array(self.buckets, pa.string())))
         # Registered Arrow tables: the data is already in memory, so no path reaches SQL text or the sandbox.
         self.con.register("inventory_report", report)
         self.con.register("inventory", inventory_report.inventory(report))
@@ -141,13 +160,18 @@ class DuckDBEngine(Engine):
             variable = f"s3meta_iceberg_{table}"
             self.con.execute(f"SET VARIABLE {variable} = $location", {"location": location})
             try:
+                where = f" WHERE {IN_BUCKETS}" if self._restricted(table) else ""
                 self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
-                                 f"SELECT * FROM iceberg_scan(getvariable('{variable}'))")
+                                 f"SELECT * FROM iceberg_scan(getvariable('{variable}')){where}")
             except duckdb.Error as exc:
                 raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from None
             self._check_schema(table, location)
             self.tables[table] = [location]
             self.allowed.append(_table_root(location))
+
+    def _restricted(self, table: str) -> bool:
+        """Whether --bucket limits `table`: every table of the schema with a bucket column."""
+        return bool(self.buckets) and "bucket" in TABLES[table].names
 
     def _load_extensions(self) -> None:
         try:
