@@ -37,12 +37,22 @@ class ParamError(BadInput):
         super().__init__(f"{where}: {message}")
 
 
+class OutOfRange(BadInput, ValueError):
+    """A value beyond what the toolkit can represent (a duration of a million years). A ValueError
+    too, so that parsers which turn ValueErrors into a message naming the parameter still do."""
+
+
 class DataError(BadInput):
     """Missing or unreadable data, or data whose schema is not the S3 Metadata schema."""
 
 
 class SQLRefused(BadInput):
     """Ad-hoc SQL that is not a read-only query, or SQL the engine cannot parse or bind."""
+
+
+class QueryError(BadInput):
+    """A valid statement that failed as it ran, on the data or its own values: a failed cast, an
+    overflow, error(). The query is the user's to fix."""
 
 
 class EngineError(S3MetaError):

@@ -19,12 +19,14 @@ profile named "default", if present, applies otherwise.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import BadInput
+from .params import parse_seconds
 
 # setting -> (environment variable, type). Types: str, float, list (comma-separated in the environment).
 SETTINGS: dict[str, tuple[str, type]] = {
@@ -93,9 +95,11 @@ def _typed(name: str, value: Any, origin: str) -> Any:
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 return value
             raise ValueError
-        if kind is float:
-            number = float(value)
-            if number <= 0:
+        if kind is float:  # seconds: positive and finite (not nan or inf), ASCII digits
+            if isinstance(value, bool):
+                raise ValueError
+            number = parse_seconds(value) if isinstance(value, str) else float(value)
+            if not (math.isfinite(number) and number > 0):
                 raise ValueError
             return number
         if isinstance(value, os.PathLike):

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import analytics
-from analytics.errors import DataError, SQLRefused
+from analytics.errors import DataError, QueryError, SQLRefused
 from conftest import HAND_INVENTORY, HAND_JOURNAL, cli, write_tables
 
 REFUSED = [
@@ -240,3 +240,47 @@ def test_buckets_travel_as_a_bound_value_not_as_sql_text(small_data):
         plan = session.sql("EXPLAIN SELECT count(*) FROM journal").rows()[0]["explain_value"]
         scan = plan[plan.index("PARQUET_SCAN"):]
         assert "Filters:" in scan and "list_contains" in scan  # filtered in the Parquet scan itself
+
+
+# --- errors say what happened, with DuckDB's hints ----------------------------------------------------------
+
+@pytest.mark.parametrize("statement,error,label,hint", [
+    ("SELECT * FROM journl", SQLRefused, "invalid SQL: Catalog Error", 'Did you mean "journal"?'),
+    ("SELECT lenght(key) FROM journal", SQLRefused, "invalid SQL: Catalog Error", 'Did you mean "length"?'),
+    ("SELECT nope FROM journal", SQLRefused, "invalid SQL: Binder Error", "Candidate bindings:"),
+    ("SELECT CAST(key AS INTEGER) FROM journal", QueryError, "the query failed as it ran: Conversion Error",
+     "when casting from source column key"),
+    ("SELECT 2147483647::INTEGER + 1", QueryError, "the query failed as it ran: Out of Range Error", "Overflow"),
+    ("SELECT error('boom')", QueryError, "the query failed as it ran: Invalid Input Error", "boom"),
+    ("SELECT * FROM read_csv('/etc/passwd')", SQLRefused, "refused: Permission Error", "disabled by configuration"),
+])
+def test_duckdb_errors_are_labelled_by_what_happened_with_hints_on_one_line(hand, statement, error, label, hint):
+    with pytest.raises(error) as err:
+        hand.sql(statement)
+    message = str(err.value)
+    assert message.startswith(label) and hint in message and "\n" not in message, message
+    assert "LINE 1" not in message  # the statement excerpt and its caret stay out
+
+
+def test_a_locked_setting_is_a_refusal(hand):
+    with pytest.raises(SQLRefused, match="^refused: .*configuration has been locked"):
+        hand.engine.execute("SET allowed_directories = ['/']")
+
+
+@pytest.mark.parametrize("link", ["folder", "file"])
+def test_data_reached_through_a_symlink_inside_the_data_folder_is_read(tmp_path, link):
+    write_tables(tmp_path / "real", HAND_JOURNAL, HAND_INVENTORY)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "real" / "inventory").rename(tmp_path / "data" / "inventory")
+    if link == "folder":  # data/journal -> ../real/journal, as an export mounted elsewhere
+        (tmp_path / "data" / "journal").symlink_to(tmp_path / "real" / "journal")
+    else:
+        (tmp_path / "data" / "journal").mkdir()
+        (tmp_path / "data" / "journal" / "p.parquet").symlink_to(tmp_path / "real" / "journal" / "part-00000.parquet")
+    (tmp_path / "real" / "secret.csv").write_text("a\n1\n")
+    with analytics.connect(data=tmp_path / "data") as session:
+        assert session.sql("SELECT count(*) AS n FROM journal").rows() == [{"n": len(HAND_JOURNAL)}]
+        with pytest.raises(SQLRefused, match="^refused"):  # the link's neighbours stay out of reach
+            session.sql(f"SELECT * FROM read_csv('{tmp_path / 'real' / 'secret.csv'}')")
+    proc = cli("sql", "SELECT count(*) AS n FROM journal", "--data", str(tmp_path / "data"), "--format", "csv")
+    assert proc.returncode == 0 and proc.stdout == f"n\n{len(HAND_JOURNAL)}\n", proc.stderr

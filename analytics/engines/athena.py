@@ -73,6 +73,14 @@ class AthenaEngine(Engine):
                  workgroup: str | None = None, output_location: str | None = None,
                  timeout: float | None = None, poll_interval: float = 0.5, progress: Progress | None = None,
                  client: Any = None, s3_client: Any = None):
+        for flag, value in (("--namespace", namespace), ("--catalog", catalog), ("--region", region),
+                            ("--aws-profile", aws_profile), ("--workgroup", workgroup),
+                            ("--output-location", output_location)):
+            if value is not None and not str(value).strip():
+                raise BadInput(f"{flag}: expected a value, got an empty string")
+        if output_location is not None and not output_location.startswith("s3://"):
+            raise BadInput(f"--output-location {output_location[:60]!r}: expected an s3:// folder such as "
+                           "s3://my-athena-results/s3meta/")
         buckets = bucket_names(buckets)
         if namespace and len(buckets) > 1:
             raise BadInput("--namespace names one bucket's tables; it cannot go with several --bucket")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from ..errors import BadInput, DataError, EngineError, Interrupted, QueryFailed, SQLRefused
+from ..errors import BadInput, DataError, EngineError, Interrupted, QueryError, QueryFailed, SQLRefused
 from ..params import bucket_names
 from ..schema import TABLES
 from .base import Engine, Execution, Progress, Rendered
@@ -51,7 +51,10 @@ class DuckDBEngine(Engine):
                  memory_limit: str | None = None, inventory_report: Any = None, iceberg: Any = None,
                  timeout: float | None = None, progress: Progress | None = None, poll_interval: float = 0.1,
                  buckets: list[str] | str | None = None):
-        self.data = Path(data).expanduser() if data is not None else None
+        if data is not None and not os.fspath(data).strip():
+            raise BadInput("--data: expected a folder, got an empty string")
+        # Absolute, so that the views still find their files after a notebook changes folder.
+        self.data = Path(data).expanduser().absolute() if data is not None else None
         self.buckets = bucket_names(buckets)
         self.timeout, self.progress, self.poll_interval = timeout, progress, poll_interval
         self.report_locations = _as_list(inventory_report)
@@ -94,7 +97,8 @@ class DuckDBEngine(Engine):
         for name, definition in ATHENA_FUNCTIONS.items():
             self.con.execute(f"CREATE MACRO {name} AS {definition}")
         self.tables: dict[str, list[str]] = {}
-        self.allowed: list[str] = []
+        self.allowed: list[str] = []  # folders (or s3:// prefixes) the sandbox lets SQL read
+        self.allowed_files: list[str] = []  # single files besides: data reached through a symlink
         if self.buckets:
             # Views take no prepared parameter: the names travel as a variable's bound value, which
             # the views read (IN_BUCKETS), as Athena reads only the given buckets' tables.
@@ -131,6 +135,11 @@ class DuckDBEngine(Engine):
                 raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
             self._check_schema(table, data)
             self.tables[table] = files
+            # DuckDB checks the real path of each file it opens: data that a symlink inside the
+            # folder (journal/ -> /mnt/export/journal) brings in is allowed file by file, nothing more.
+            root = data.resolve()
+            real = (Path(f).resolve() for f in files)
+            self.allowed_files += [str(r) for r in real if not r.is_relative_to(root)]
         if not self.tables and required:
             raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet "
                             f"and {data / 'inventory'}/*.parquet)")
@@ -240,6 +249,8 @@ class DuckDBEngine(Engine):
             # Iceberg tables add their own folder or s3:// prefix, and nothing else. DuckDB adds its
             # temp folder itself: the session's private one, set at connect.
             self.con.execute(f"SET allowed_directories = [{', '.join(map(_text, allowed))}]")
+        if self.allowed_files:
+            self.con.execute(f"SET allowed_paths = [{', '.join(map(_text, self.allowed_files))}]")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 
@@ -306,28 +317,32 @@ class DuckDBEngine(Engine):
         try:
             return [(s.type.name, s.query) for s in self.con.extract_statements(sql)]
         except duckdb.Error as exc:
-            raise SQLRefused(f"invalid SQL: {_first_line(exc)}") from None
+            raise SQLRefused(f"invalid SQL: {_message(exc)}") from None
 
     def _translate(self, exc: duckdb.Error) -> Exception:
-        message = _first_line(exc)
+        """DuckDB's error as ours, labelled by what happened: a policy refusal, invalid SQL,
+        unreadable data, a query failing on the data as it runs, or DuckDB itself failing."""
+        first, message = _first_line(exc), _message(exc)
         if isinstance(exc, duckdb.CatalogException):
             for table in TABLES:
-                if f"name {table} does not exist" in message:
+                if f"name {table} does not exist" in first:
                     where = self.data / table if self.data else "(no --data folder given)"
                     return DataError(f"no {table} data: nothing at {where}/*.parquet")
-            if "name inventory_report does not exist" in message:
+            if "name inventory_report does not exist" in first:
                 return DataError("no inventory_report table: pass --inventory-report PATH (a classic S3 "
                                  "Inventory report)")
-        if isinstance(exc, duckdb.PermissionException):
+        if isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in first:
             return SQLRefused(f"refused: {message}")
         if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
-                            duckdb.ConversionException, duckdb.NotImplementedException)):
+                            duckdb.NotImplementedException)):
             return SQLRefused(f"invalid SQL: {message}")
         if isinstance(exc, duckdb.IOException) or (
-                isinstance(exc, duckdb.InvalidInputException) and ".parquet" in message):
+                isinstance(exc, duckdb.InvalidInputException) and ".parquet" in first):
             return DataError(f"unreadable data: {message}")
-        if isinstance(exc, duckdb.InvalidInputException):
-            return SQLRefused(f"refused: {message}")
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return EngineError(f"DuckDB ran out of memory: {message}")
+        if isinstance(exc, (duckdb.DataError, duckdb.InvalidInputException)):  # casts, overflows, error()
+            return QueryError(f"the query failed as it ran: {message}")
         return EngineError(f"DuckDB failed: {message}")
 
     def close(self) -> None:
@@ -351,6 +366,18 @@ def _naive_utc_columns(described: dict[str, str], schema) -> str | None:
     def quoted(name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
     return ", ".join(f"CAST({quoted(c)} AS TIMESTAMP) AS {quoted(c)}" if c in odd else quoted(c) for c in described)
+
+
+def _message(exc: BaseException) -> str:
+    """DuckDB's message on one line, with its hints ("Did you mean "journal"?", candidate
+    bindings); the excerpt of the statement (LINE 1: ... and its caret) is left out."""
+    kept = []
+    for line in str(exc).strip().splitlines():
+        if line.startswith("LINE "):
+            break
+        if line.strip() and set(line.strip()) != {"^"}:
+            kept.append(line.strip())
+    return " ".join(kept) or type(exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:
