@@ -40,7 +40,6 @@ def _count(low: int, high: int) -> Callable[[str], int]:
             return parse_count(text, low, high)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
-    count.__name__ = "count"
     return count
 
 
@@ -53,7 +52,7 @@ def _seconds(text: str) -> float:
 
 def _nonempty(text: str) -> str:
     if not text.strip():
-        raise argparse.ArgumentTypeError("expected a file name, got an empty string")
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
     return text
 
 

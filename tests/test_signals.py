@@ -14,6 +14,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +30,20 @@ ENDLESS = "SELECT sum(hash(i)) AS s FROM range(1000000000000) t(i)"
 PROMPT = 10  # seconds a stopped process may take to exit on this shared machine; DuckDB alone took ~40 s
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_process_left():
+    """Whatever a test asserts, the endless commands it started do not outlive it."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def start(*args: str, tmp: Path, env: dict | None = None, **popen) -> subprocess.Popen:
     """The real command in a process of its own, with its temporary files under tmp/tmp."""
     (tmp / "tmp").mkdir(exist_ok=True)
@@ -36,7 +51,8 @@ def start(*args: str, tmp: Path, env: dict | None = None, **popen) -> subprocess
     environment |= {"TMPDIR": str(tmp / "tmp"), **(env or {})}
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
-    return subprocess.Popen([sys.executable, "-m", "analytics", *args], env=environment, **popen)
+    STARTED.append(subprocess.Popen([sys.executable, "-m", "analytics", *args], env=environment, **popen))
+    return STARTED[-1]
 
 
 def wait_for(condition, what: str, timeout: float = 60) -> None:
@@ -92,8 +108,13 @@ def test_timeout_from_a_profile_applies_to_duckdb(hand_data, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text(f'[profiles.local]\ndata = "{hand_data}"\ntimeout = 0.5\n')
     with analytics.connect(config=str(config), profile="local") as session:
-        with pytest.raises(QueryFailed, match="DuckDB query timed out after 0.5 s") as err:
-            session.sql(ENDLESS)
+        watchdog = threading.Timer(30, session.engine.con.interrupt)  # should the timeout be ignored
+        watchdog.start()
+        try:
+            with pytest.raises(QueryFailed, match="DuckDB query timed out after 0.5 s") as err:
+                session.sql(ENDLESS)
+        finally:
+            watchdog.cancel()
         assert err.value.exit_code == 3
         assert session.sql("SELECT 42 AS n").rows() == [{"n": 42}]  # the session goes on
 
