@@ -110,7 +110,7 @@ def test_show_render_for_athena_prints_statement_context_and_parameters():
 @pytest.mark.parametrize("statement", ["SELECT 1", "VALUES 1", "VALUES (1, 'a'), (2, 'b')", "SHOW TABLES",
                                        "EXPLAIN SELECT 1", "DESCRIBE journal", "WITH a AS (SELECT 1) SELECT * FROM a"])
 def test_read_only_statements_pass_athenas_check(statement):
-    assert AthenaEngine(buckets=["b"]).check_read_only(statement) == statement
+    assert AthenaEngine(buckets=["bkt"]).check_read_only(statement) == statement
 
 
 # --- against the emulator ----------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def test_hostile_values_travel_as_quoted_literals(aws, tmp_path, value):
     (tmp_path / "by_key.sql").write_text("-- By key.\n--\n-- x\n-- @param key key: the key\n"
                                          "SELECT key FROM journal WHERE key = :key\n")
     can(aws, [("key", "varchar")], [])
-    with analytics.connect("athena", buckets=["b1"], output_location=RESULTS, catalog=str(tmp_path)) as session:
+    with analytics.connect("athena", buckets=["bkt-1"], output_location=RESULTS, catalog=str(tmp_path)) as session:
         result = session.run("by_key", key=value)
     sent = received(result.stats["query_execution_id"])
     assert sent["Query"] == "SELECT key FROM journal WHERE key = ?"  # the text never changes
@@ -163,7 +163,7 @@ def test_hostile_values_travel_as_quoted_literals(aws, tmp_path, value):
 def test_too_long_a_value_is_refused_before_sending(tmp_path):
     (tmp_path / "by_key.sql").write_text("-- By key.\n--\n-- x\n-- @param key key: the key\n"
                                          "SELECT key FROM journal WHERE key = :key\n")
-    with analytics.connect("athena", buckets=["b1"], catalog=str(tmp_path)) as session:
+    with analytics.connect("athena", buckets=["bkt-1"], catalog=str(tmp_path)) as session:
         assert len(session.render("by_key", key="k" * 1022).parameters[0]) == 1024
         with pytest.raises(BadInput, match="at most 1024"):
             session.render("by_key", key="k" * 1023)

@@ -90,10 +90,13 @@ class DuckDBEngine(Engine):
     def _open(self) -> None:
         self.con.execute("SET TimeZone = 'UTC'")  # Athena's semantics for naive timestamps
         # DuckDB draws its progress bar on stdout whenever Python looks interactive (`python -c`,
-        # a notebook), into the answer being written. Long queries report through `progress`
-        # instead, from DuckDB's own estimate, which it keeps only while its bar is enabled.
-        self.con.execute(f"SET enable_progress_bar = {'true' if self.progress else 'false'}")
-        self.con.execute("SET enable_progress_bar_print = false")
+        # a REPL), into the answer being written. Long queries report through `progress` instead,
+        # from DuckDB's own estimate, which it keeps only while its bar is enabled.
+        try:
+            self.con.execute(f"SET enable_progress_bar = {'true' if self.progress else 'false'}")
+            self.con.execute("SET enable_progress_bar_print = false")
+        except duckdb.InvalidInputException:
+            pass  # Jupyter: DuckDB's bar is a widget there, never stdout, and it refuses any change without ipywidgets
         for name, definition in ATHENA_FUNCTIONS.items():
             self.con.execute(f"CREATE MACRO {name} AS {definition}")
         self.tables: dict[str, list[str]] = {}
