@@ -185,7 +185,7 @@ class _Collector(html.parser.HTMLParser):
         self.text.append(data)
 
 
-HOSTILE = '<script>alert("x")</script>\'"&\n<img src=x onerror=alert(1)>'
+HOSTILE = '<script>alert("x")</script>\'"&\n<img src=x onerror=alert(1)>\u202egnp.exe\x9b31m'
 
 
 def test_html_and_markdown_escape_every_data_value(tmp_path):
@@ -208,6 +208,8 @@ def test_html_and_markdown_escape_every_data_value(tmp_path):
     assert "&lt;script&gt;" in page
     md = r.render("markdown")
     assert "<script>" not in md and "<img" not in md and "&lt;script&gt;" in md
+    for text in (page, md):  # a key cannot disguise itself as another name, nor drive a terminal
+        assert "\u202e" not in text and "\x9b" not in text and "\\u202egnp.exe" in text
 
 
 # --- the CLI --------------------------------------------------------------------------------------
