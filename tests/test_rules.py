@@ -310,6 +310,16 @@ def test_bad_rules_stop_the_cli_before_any_query_with_exit_2(tmp_path):
     assert proc.returncode == 2 and "a rule named 'bad_rule' is already loaded" in proc.stderr
 
 
+def test_a_rule_that_fails_when_it_runs_is_named(data):
+    out, _, manifest = data
+    since, until = window(manifest)
+    # No --inventory-report: the public grants rule has no table to read.
+    proc = cli("report", "--data", str(out), "--rules", str(EXAMPLES), "--since", since.isoformat(),
+               "--until", until.isoformat())
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("s3meta: error: rule 'public_inventory_grants': no inventory_report table")
+
+
 def test_the_examples_are_found_from_the_package():
     assert sorted(p.name for p in rules.examples_dir().glob("*.sql")) == sorted(p.name for p in EXAMPLES.glob("*.sql"))
 

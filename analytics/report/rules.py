@@ -35,7 +35,7 @@ from .. import catalog as _catalog
 from .. import sqltext
 from ..catalog import Query
 from ..detectors import SEVERITIES, Finding
-from ..errors import CatalogError
+from ..errors import CatalogError, S3MetaError
 from ..values import display
 
 DIRECTIVES = ("severity", "title", "runbook", "fingerprint")
@@ -202,7 +202,13 @@ def findings(rules: Iterable[Rule], query: Callable[[Query, dict[str, Any]], lis
     for rule in rules:
         declared = {p.name for p in rule.query.params}
         values = {k: window[k] for k in ("since", "until") if k in declared}
-        rows = [{k.lower(): v for k, v in row.items()} for row in query(rule.query, values)]
+        try:
+            rows = [{k.lower(): v for k, v in row.items()} for row in query(rule.query, values)]
+        except S3MetaError as exc:
+            # Say which rule failed (a missing table, Athena's reason); the error keeps its class, and so
+            # its exit code.
+            exc.args = (f"rule {rule.name!r}: {exc}", *exc.args[1:])
+            raise
         found.extend(to_findings(rule, rows, window["until"]))
     return found
 
