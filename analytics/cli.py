@@ -30,6 +30,9 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--inventory-report", dest="inventory_report", action="append", metavar="PATH",
                        help="duckdb: a classic S3 Inventory report (folder, manifest.json, or s3:// prefix) as the "
                             "inventory, plus table inventory_report with all its columns; repeat for several")
+    group.add_argument("--inventory-config", dest="inventory_config", action="append", metavar="ID",
+                       help="duckdb: read this inventory configuration of its source bucket, not the newest one "
+                            "(one report per source bucket is read); repeat for several")
     group.add_argument("--iceberg", action="append", metavar="TABLE=LOCATION",
                        help="duckdb: read journal or inventory from an Iceberg table (S3 Tables): its metadata.json "
                             "location, or its table folder; repeat for both tables")
@@ -70,7 +73,10 @@ def _session(args: argparse.Namespace) -> api.Session:
     if resolved["engine"] == "athena" and sys.stderr.isatty():
         extra["progress"] = _progress
     name, options = settings.engine_options(resolved)
-    return api.connect(name, **options, **extra)
+    session = api.connect(name, **options, **extra)
+    for note in session.engine.notes:
+        print(f"s3meta: {note}", file=sys.stderr)
+    return session
 
 
 def _progress(state: str, elapsed: float, scanned: int | None) -> None:

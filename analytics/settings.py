@@ -39,10 +39,11 @@ SETTINGS: dict[str, tuple[str, type]] = {
     "buckets": ("S3META_BUCKETS", list),
     "timeout": ("S3META_TIMEOUT", float),
     "inventory_report": ("S3META_INVENTORY_REPORT", list),
+    "inventory_config": ("S3META_INVENTORY_CONFIG", list),
     "iceberg": ("S3META_ICEBERG", list),
 }
 ENGINE_OPTIONS = {
-    "duckdb": ("data", "inventory_report", "iceberg"),
+    "duckdb": ("data", "inventory_report", "inventory_config", "iceberg"),
     "athena": ("region", "aws_profile", "workgroup", "output_location", "catalog", "namespace", "buckets", "timeout"),
 }
 
