@@ -397,21 +397,30 @@ class Reports:
                 for m, n in zip(self.manifests, self.row_counts, strict=True)]
         return pa.Table.from_pylist(rows, schema=REPORTS)
 
+    @functools.cached_property
+    def absent(self) -> dict[str, Field | None]:
+        """Columns that no report read has: column -> its field (None: no report ever has it)."""
+        absent: dict[str, Field | None] = dict.fromkeys(NEVER_IN_REPORTS)
+        for column, f in _OPTIONAL_TARGETS.items():
+            if all(f.name not in m.fields for m in self.manifests):
+                absent[column] = f
+        return absent
+
     def check(self, sql: str) -> None:
         """DataError when `sql` filters, joins or groups on a field that no report read has."""
+        if not self.absent.keys() & set(re.findall(r"\w+", sql.lower())):
+            return  # no such column named at all: no need to parse the statement
         for _, column in sorted(needed_columns(sql)):
-            if column in NEVER_IN_REPORTS:
+            if column not in self.absent:
+                continue
+            f = self.absent[column]
+            if f is None:
                 raise DataError(f"the query needs {column}, which S3 Inventory reports do not have "
                                 f"({_configurations(self.manifests)}): query the S3 Metadata inventory table "
                                 "for it (--data or --engine athena)")
-            f = _OPTIONAL_TARGETS.get(column)
-            if f is None:
-                continue
-            lacking = [m for m in self.manifests if f.name not in m.fields]
-            if lacking and len(lacking) == len(self.manifests):
-                raise DataError(f"the query needs {f.name} ({column}), which no inventory report read has: "
-                                f"{_configurations(lacking)} {'was' if len(lacking) == 1 else 'were'} "
-                                "configured without it")
+            raise DataError(f"the query needs {f.name} ({column}), which no inventory report read has: "
+                            f"{_configurations(self.manifests)} {'was' if len(self.manifests) == 1 else 'were'} "
+                            "configured without it")
 
 
 _OPTIONAL_TARGETS = {f.target: f for f in FIELDS if f.name in OPTIONAL}
@@ -559,14 +568,18 @@ def normalize(raw: pa.Table, manifest: Manifest) -> pa.Table:
         raise DataError(f"no {missing[0]} column")
     configured = set(manifest.fields)
 
+    texts: dict[str, Any] = {}
+
     def text(name: str) -> pa.ChunkedArray | None:
         if name not in have:
             return None
-        column = have[name]
-        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-            column = _as_text(column)
-        # Empty text is "no value" in every format.
-        return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+        if name not in texts:
+            column = have[name]
+            if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+                column = _as_text(column)
+            # Empty text is "no value" in every format.
+            texts[name] = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+        return texts[name]
 
     def typed(f: Field) -> Any:
         if f.column not in have:
