@@ -45,7 +45,8 @@ class DuckDBEngine(Engine):
         self.report_configurations = _as_list(inventory_config)
         self.reports: Any = None  # inventory_report.Reports, when reports are the inventory
         if self.report_configurations and not self.report_locations:
-            raise BadInput("--inventory-config chooses among the configurations of --inventory-report: give that too")
+            raise BadInput("--inventory-config ($S3META_INVENTORY_CONFIG) chooses among the configurations of "
+                           "--inventory-report: give that too")
         self.iceberg = _iceberg_tables(iceberg)
         if self.report_locations and "inventory" in self.iceberg:
             raise BadInput("give the inventory either as --inventory-report or as --iceberg inventory=..., not both")
