@@ -64,8 +64,11 @@ def _chosen(args: argparse.Namespace, name: str) -> str | None:
 def _session(args: argparse.Namespace, config: settings.ConfigFile | None = None) -> api.Session:
     """A session from what the user typed: analytics.connect() resolves everything else, once."""
     given = {name: getattr(args, name, None) for name in settings.SETTINGS}
-    return api.connect(**given, config=config or _chosen(args, "config"), profile=_chosen(args, "profile"),
-                       progress=_progress if sys.stderr.isatty() else None)
+    session = api.connect(**given, config=config or _chosen(args, "config"), profile=_chosen(args, "profile"),
+                          progress=_progress if sys.stderr.isatty() else None)
+    for note in session.engine.notes:  # what the engine chose on the user's behalf (which report, say)
+        print(f"s3meta: {note}", file=sys.stderr)
+    return session
 
 
 def _progress(state: str, elapsed: float, scanned: int | None) -> None:

@@ -84,6 +84,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "a classic S3 Inventory report (folder, manifest.json, or s3:// prefix) as the inventory, plus table "
             "inventory_report with all its columns; repeat for several", metavar="PATH", implies_engine="duckdb",
             group="sources"),
+    Setting("inventory_config", "S3META_INVENTORY_CONFIG", list, _DUCKDB,
+            "read this inventory configuration of its source bucket, not the newest one (one report per source "
+            "bucket is read); repeat for several", metavar="ID"),
     Setting("iceberg", "S3META_ICEBERG", list, _DUCKDB,
             "read journal or inventory from an Iceberg table (S3 Tables): its metadata.json location, or its table "
             "folder; repeat for both tables", metavar="TABLE=LOCATION", implies_engine="duckdb",

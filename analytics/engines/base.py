@@ -45,6 +45,9 @@ class Engine:
     # "named": `:x` becomes `$x` and values bind from a dict (DuckDB).
     # "qmark": `:x` becomes `?` and values bind in order of appearance (Athena ExecutionParameters).
     paramstyle: ClassVar[str] = "named"
+    # What the engine has to say about how it read its data (which inventory report configuration it
+    # took, a field it did not know), for the CLI to print on stderr: library code never prints.
+    notes: tuple[str, ...] = ()
 
     # --- what an engine implements -------------------------------------------------------------
     def _execute(self, rendered: Rendered) -> Execution:

@@ -38,9 +38,15 @@ class DuckDBEngine(Engine):
     paramstyle: ClassVar[str] = "named"
 
     def __init__(self, data: str | os.PathLike | None = None, threads: int | None = None,
-                 memory_limit: str | None = None, inventory_report: Any = None, iceberg: Any = None):
+                 memory_limit: str | None = None, inventory_report: Any = None, inventory_config: Any = None,
+                 iceberg: Any = None):
         self.data = Path(data).expanduser() if data is not None else None
         self.report_locations = _as_list(inventory_report)
+        self.report_configurations = _as_list(inventory_config)
+        self.reports: Any = None  # inventory_report.Reports, when reports are the inventory
+        if self.report_configurations and not self.report_locations:
+            raise BadInput("--inventory-config ($S3META_INVENTORY_CONFIG) chooses among the configurations of "
+                           "--inventory-report: give that too")
         self.iceberg = _iceberg_tables(iceberg)
         if self.report_locations and "inventory" in self.iceberg:
             raise BadInput("give the inventory either as --inventory-report or as --iceberg inventory=..., not both")
@@ -97,10 +103,12 @@ class DuckDBEngine(Engine):
     def _attach_report(self, locations: list[str]) -> None:
         from .. import inventory_report
 
-        report = inventory_report.read(locations)
+        self.reports = inventory_report.load(locations, self.report_configurations)
+        self.notes = tuple(self.reports.notes)
         # Registered Arrow tables: the data is already in memory, so no path reaches SQL text or the sandbox.
-        self.con.register("inventory_report", report)
-        self.con.register("inventory", inventory_report.inventory(report))
+        self.con.register("inventory_report", self.reports.table)
+        self.con.register("inventory", inventory_report.inventory(self.reports.table))
+        self.con.register("inventory_reports", self.reports.summary())  # which fields each report has
         self.tables["inventory"] = self.tables["inventory_report"] = list(locations)
 
     def _attach_iceberg(self, tables: dict[str, str]) -> None:
@@ -192,6 +200,8 @@ class DuckDBEngine(Engine):
         self.con.execute("SET lock_configuration = true")
 
     def _execute(self, rendered: Rendered) -> Execution:
+        if self.reports is not None:  # a field no report has: one line, before DuckDB answers "unknown"
+            self.reports.check(rendered.sql)
         try:
             cursor = self.con.execute(rendered.sql, rendered.parameters)
             table = cursor.to_arrow_table()
@@ -215,9 +225,10 @@ class DuckDBEngine(Engine):
                 if f"name {table} does not exist" in message:
                     where = self.data / table if self.data else "(no --data folder given)"
                     return DataError(f"no {table} data: nothing at {where}/*.parquet")
-            if "name inventory_report does not exist" in message:
-                return DataError("no inventory_report table: pass --inventory-report PATH (a classic S3 "
-                                 "Inventory report)")
+            for table in ("inventory_report", "inventory_reports"):
+                if f"name {table} does not exist" in message:
+                    return DataError(f"no {table} table: pass --inventory-report PATH (a classic S3 "
+                                     "Inventory report)")
         if isinstance(exc, duckdb.PermissionException):
             return SQLRefused(f"refused: {message}")
         if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
