@@ -128,6 +128,30 @@ def test_mass_delete_by_ip_when_requesters_differ():
     assert [(f.evidence["actor_type"], f.evidence["source_ip"]) for f in found] == [("ip", "203.0.113.7")]
 
 
+def test_a_burst_before_since_in_the_hour_that_straddles_it_is_not_in_the_window():
+    # The run at 11:05 (window from 09:05): the burst 09:00:30 to 09:03:30 is in hour 09, before since.
+    since, hour = SINCE + 9 * H + timedelta(minutes=5), SINCE + 9 * H
+    stamps = {"first_seen": hour + timedelta(seconds=30), "last_seen": hour + timedelta(minutes=3, seconds=30)}
+    actor = {"requester": "999988887777", "ip": "203.0.113.66", "delete_ip": "203.0.113.66"}
+    burst = [dict(row(grain, hour, 300, **actor), **stamps) for grain in ("requester", "ip", "pair")]
+    later = [dict(row(grain, hour, 4, **actor), first_seen=since + H / 6, last_seen=since + H / 4)
+             for grain in ("requester", "ip", "pair")]  # a few deletes after since, in the same hour
+    rows = background("requester") + [row("pair", BASELINE, 10)]
+    for r in burst:
+        r["in_window"] = False
+    for r in later:
+        r["in_window"] = True
+    data = Inputs(since=since, until=since + 2 * H, baseline_since=BASELINE, activity=rows + burst + later)
+    assert detect("mass_delete", data) == [] and detect("delete_spike", data) == []
+    # With the burst inside the window it is one finding, by account, which explains the address.
+    for r in burst:
+        r["in_window"] = True
+    data = Inputs(since=hour, until=since + 2 * H, baseline_since=BASELINE, activity=rows + burst + later)
+    (f,) = detect("mass_delete", data)
+    assert (f.evidence["actor_type"], f.evidence["count"], f.first_seen, f.last_seen) == \
+        ("requester", 304, stamps["first_seen"], since + H / 4)
+
+
 def test_permanent_deletes_feed_the_unattributed_detector_only():
     rows = background("prefix", actor_class="unattributed") + \
         [row("prefix", SINCE + 1 * H, 400, kind="DELETE", actor_class="unattributed"),

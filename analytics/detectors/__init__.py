@@ -257,50 +257,52 @@ def spike(rows: list[dict[str, Any]], inputs: Inputs, options: dict[str, Any]) -
     an hour boundary is not split). A window span is a spike when its count is at least
     `min_count`, above median + `mad_factor` x MAD of the baseline spans (hours without activity count
     as 0), and above `peak_factor` x the busiest baseline span.
+
+    "In the window" means what it means everywhere in the report: record_timestamp >= since. The
+    aggregate query splits the hour that straddles `since` by in_window, so a window span counts
+    only the window's own records: what an earlier window already held (its burst included) never
+    counts again, however the hours fall. Baseline spans are the whole hours before `since`.
     """
     span = max(int(options.get("span_hours", 2)), 1)
-    hourly: dict[datetime, int] = {}
-    seen: dict[datetime, tuple] = {}
+    window: dict[datetime, list] = {}  # hour -> [events, first_seen, last_seen], window records only
+    base: dict[datetime, int] = {}
     for r in rows:
         hour = r["hour"]
-        hourly[hour] = hourly.get(hour, 0) + int(r["events"])
-        lo, hi = seen.get(hour, (r["first_seen"], r["last_seen"]))
-        seen[hour] = (min(lo, r["first_seen"]), max(hi, r["last_seen"]))
-    if not hourly:
+        if r["in_window"]:
+            w = window.setdefault(hour, [0, r["first_seen"], r["last_seen"]])
+            w[0] += int(r["events"])
+            w[1], w[2] = min(w[1], r["first_seen"]), max(w[2], r["last_seen"])
+        else:
+            base[hour] = base.get(hour, 0) + int(r["events"])
+    if not window:
         return None
+    # Baseline: every span of whole hours from the observed start that ends at or before since.
     start = inputs.observed_start()
-    window_start = inputs.since.replace(minute=0, second=0, microsecond=0)
-    end = inputs.until
-    # Window positions: every hour whose span overlaps the window; the baseline: spans wholly before since.
-    def total(at: datetime) -> int:
-        return sum(hourly.get(at - i * HOUR, 0) for i in range(span))
-
-    baseline: list[float] = []
-    at = start + (span - 1) * HOUR
-    while at + HOUR <= inputs.since:
-        baseline.append(total(at))
-        at += HOUR
-    window_hours = sorted(h for h in hourly if h >= window_start and h < end)
-    if not window_hours:
-        return None
+    whole = max(int((inputs.since - start) // HOUR), 0)
+    running = [0]
+    for i in range(whole):
+        running.append(running[-1] + base.get(start + i * HOUR, 0))
+    baseline = [float(running[i + 1] - running[i + 1 - span]) for i in range(span - 1, whole)]
     centre = median(baseline)
     spread = mad(baseline, centre)
     base_peak = int(max(baseline, default=0))
     threshold = max(float(options["min_count"]), centre + float(options["mad_factor"]) * spread,
                     float(options["peak_factor"]) * base_peak)
-    candidates = sorted({h + i * HOUR for h in window_hours for i in range(span)
-                         if h + i * HOUR < end + HOUR})
-    flagged = [(total(h), h) for h in candidates if total(h) >= threshold and total(h) > 0]
+
+    def total(last: datetime) -> int:  # the window's records in the span that ends with hour `last`
+        return sum(window[h][0] for h in (last - i * HOUR for i in range(span)) if h in window)
+
+    candidates = sorted({h + i * HOUR for h in window for i in range(span)})
+    flagged = [(n, last) for n, last in ((total(last), last) for last in candidates) if n >= threshold and n > 0]
     if not flagged:
         return None
-    peak, peak_hour = max(flagged, key=lambda t: (t[0], -t[1].timestamp()))
-    hours = sorted({h - i * HOUR for _, h in flagged for i in range(span) if (h - i * HOUR) in hourly})
-    hours = [h for h in hours if h >= window_start] or hours
-    return Spike(peak=peak, peak_hour=peak_hour - (span - 1) * HOUR,
-                 window_total=sum(n for h, n in hourly.items() if window_start <= h < end),
+    peak, last = max(flagged, key=lambda t: (t[0], -t[1].timestamp()))
+    hours = sorted({last - i * HOUR for _, last in flagged for i in range(span)} & window.keys())
+    return Spike(peak=peak, peak_hour=min(h for h in hours if h > last - span * HOUR),
+                 window_total=sum(w[0] for w in window.values()),
                  threshold=threshold, baseline_median=centre, baseline_mad=spread, baseline_peak=base_peak,
                  baseline_hours=len(baseline), flagged_hours=hours,
-                 first_seen=min(seen[h][0] for h in hours), last_seen=max(seen[h][1] for h in hours))
+                 first_seen=min(window[h][1] for h in hours), last_seen=max(window[h][2] for h in hours))
 
 
 def window_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -58,6 +58,7 @@ def mass_delete(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     by_requester = [r for r in inputs.grain("requester") if r["kind"] in DELETE_KINDS
                     and r["requester"] is not None and r["requester"] != schema.LIFECYCLE_PRINCIPAL]
     by_ip = [r for r in inputs.grain("ip") if r["kind"] in DELETE_KINDS and r["delete_ip"] is not None]
+    # The IPs a requester finding explains are its window pairs: the same rows its spike counted.
     pairs = [r for r in inputs.grain("pair") if r["in_window"]]
     baseline_requesters = {r["requester"] for r in inputs.grain("pair") if not r["in_window"]}
     baseline_requesters |= {k for k, v in inputs.known_requesters.items() if v < inputs.since}
