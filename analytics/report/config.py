@@ -136,6 +136,16 @@ def parse_config(table: Any, where: str = "config") -> Config:
     _unknown(notify, _NOTIFY_KEYS, "notify.", bad)
     if "min_severity" in notify:
         _severity(notify["min_severity"], "notify.min_severity", bad)
+    if "timeout" in notify and (isinstance(notify["timeout"], bool) or not isinstance(notify["timeout"], (int, float))
+                                or not 0 < notify["timeout"] <= 300):
+        raise bad(f"notify.timeout must be a number of seconds, above 0 and at most 300 (got {notify['timeout']!r})")
+    if "webhook_url" in notify:
+        from .notify import check_url  # the one place that says which webhook URLs are usable
+
+        try:
+            check_url(notify["webhook_url"])
+        except ValueError as exc:
+            raise bad(f"notify.webhook_url: {exc}") from None
     config.notify = dict(notify)
     return config
 

@@ -211,9 +211,14 @@ def scheduled(open_session: Callable[[], Any], config: Config, *, state_path: st
     notification, makes the next run read this window again rather than lose it. `open_session`
     is called once the lock is held; `write` receives the report before the state advances.
     """
-    from .notify import notify
+    from .notify import check_url, notify
     from .state import lock
 
+    if webhook_url:
+        try:
+            check_url(webhook_url)
+        except ValueError as exc:
+            raise BadInput(f"--webhook: {exc}") from None
     with contextlib.ExitStack() as stack:
         state = None
         if state_path:
