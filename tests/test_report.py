@@ -155,7 +155,8 @@ def test_a_crash_while_writing_the_state_leaves_the_previous_state_intact(data, 
         with pytest.raises(RuntimeError):
             later.commit()
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left behind
+    # No temporary file left behind; the lock file stays (the API's commit takes the state's lock).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]
 
 
 # --- outputs -------------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from .config import Config, load_config, parse_config
 from .render import FORMATS, output_paths, render_html, render_json, render_markdown
-from .run import Report, resolve_window, run, scheduled
-from .state import State, StateLocked, lock
+from .run import Report, Window, resolve_window, run, scheduled
+from .state import State, StateChanged, StateLocked, lock
 
-__all__ = ["Config", "FORMATS", "Report", "State", "StateLocked", "load_config", "lock", "output_paths",
-           "parse_config", "render_html", "render_json", "render_markdown", "resolve_window", "run",
+__all__ = ["Config", "FORMATS", "Report", "State", "StateChanged", "StateLocked", "Window", "load_config", "lock",
+           "output_paths", "parse_config", "render_html", "render_json", "render_markdown", "resolve_window", "run",
            "scheduled"]

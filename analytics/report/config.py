@@ -27,6 +27,11 @@ class Config:
     fail_on: str = "high"
     renotify_after: timedelta = timedelta(hours=24)
     state_retention: timedelta = timedelta(days=30)
+    # A window that starts at the state's watermark reaches back at most this far: a watermark
+    # months old would otherwise start one window over months of journal (an Athena bill).
+    max_catch_up: timedelta = timedelta(days=7)
+    # How far --until (or a state's watermark) may lie after now before it is refused.
+    clock_skew: timedelta = timedelta(minutes=5)
     allowlist: Allowlist = field(default_factory=Allowlist)
     encryption_rules: list[dict[str, Any]] = field(default_factory=list)
     detectors: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -36,8 +41,8 @@ class Config:
         return {**DETECTORS[name].defaults, **self.detectors.get(name, {})}
 
 
-_TOP_KEYS = {"baseline", "overlap", "fail_on", "renotify_after", "state_retention", "allowlist",
-             "encryption_rules", "detectors", "notify"}
+_DURATIONS = ("baseline", "overlap", "renotify_after", "state_retention", "max_catch_up", "clock_skew")
+_TOP_KEYS = {*_DURATIONS, "fail_on", "allowlist", "encryption_rules", "detectors", "notify"}
 _NOTIFY_KEYS = {"sns_topic_arn", "webhook_url", "min_severity", "timeout", "region"}
 _ENCRYPTION_TYPES = ("SSE-S3", "SSE-KMS", "DSSE-KMS", "SSE-C")
 
@@ -73,9 +78,13 @@ def parse_config(table: Any, where: str = "config") -> Config:
         raise bad("must be a table")
     _unknown(table, _TOP_KEYS, "", bad)
     config = Config()
-    for name in ("baseline", "overlap", "renotify_after", "state_retention"):
+    for name in _DURATIONS:
         if name in table:
             setattr(config, name, _duration(table[name], name, bad))
+    if config.max_catch_up <= config.overlap:
+        # Each run re-reads the overlap; a cap inside it would skip part of every window.
+        raise bad(f"max_catch_up ({table.get('max_catch_up', '7d')}) must be longer than overlap "
+                  f"({table.get('overlap', '1h')})")
     if "fail_on" in table:
         config.fail_on = _severity(table["fail_on"], "fail_on", bad)
     allow = table.get("allowlist", {})
