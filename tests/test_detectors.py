@@ -152,6 +152,33 @@ def test_a_burst_before_since_in_the_hour_that_straddles_it_is_not_in_the_window
         ("requester", 304, stamps["first_seen"], since + H / 4)
 
 
+def test_while_learning_novelty_cannot_page_and_absolute_rules_still_do():
+    # The journal was enabled an hour before the window: everything is "new", nothing is known.
+    rows = [row("requester", SINCE + 5 * H, 300, requester="999988887777"),
+            row("pair", SINCE + 5 * H, 300, requester="999988887777", ip="203.0.113.66"),
+            row("pair", SINCE - H, 5, requester="111122223333", ip="192.0.2.10"),
+            row("prefix", SINCE + 5 * H, 300), row("prefix", SINCE - H, 5)]
+    configured = {"bucket": "b", "prefix": "kms/", "require": ["SSE-KMS"]}
+    inferred = {**configured, "prefix": "auto/", "inferred": True, "baseline_uploads": 12}
+    evidence = {"malware": [(None, [scan("x.exe", "THREATS_FOUND")])],
+                "encryption_rule": [(configured, [upload("kms/a", "SSE-S3")]), (inferred, [upload("auto/b", None)])]}
+    data = Inputs(since=SINCE, until=UNTIL, baseline_since=BASELINE, activity=rows, evidence=evidence,
+                  min_baseline=timedelta(hours=24))
+    assert data.learning and data.baseline_hours == 1
+    found = {(f.detector, f.evidence.get("prefix")): f for f in run_all(data, {})}
+    assert found[("malware", None)].severity == "critical"
+    assert found[("encryption_rule", "kms/")].severity == "high"
+    assert found[("encryption_rule", "auto/")].severity == "info"  # a rule inferred from one hour
+    mass = found[("mass_delete", None)]
+    assert (mass.severity, mass.evidence["new_actor"], mass.evidence["learning"]) == \
+        ("info", False, "high once the baseline covers 24 h (it covers 1 h)")
+    assert "never seen" not in mass.title and found[("delete_spike", "data/")].severity == "info"
+    assert not [f for f in found.values() if f.detector in ("new_requester", "new_source_ip")]
+    # With a day of baseline, the same burst is the critical it is.
+    data.min_baseline = timedelta(0)
+    assert [f.severity for f in run_all(data, {}) if f.detector == "mass_delete"] == ["critical"]
+
+
 def test_permanent_deletes_feed_the_unattributed_detector_only():
     rows = background("prefix", actor_class="unattributed") + \
         [row("prefix", SINCE + 1 * H, 400, kind="DELETE", actor_class="unattributed"),
@@ -331,3 +358,4 @@ def test_the_manifest_lists_the_incidents_the_test_checks(incidents):
     _, manifest = incidents
     assert set(manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload"}
     json.dumps(manifest)
+

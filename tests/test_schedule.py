@@ -10,6 +10,7 @@ The history is small (6000 records) so the 220 runs stay cheap; the detectors se
 from __future__ import annotations
 
 import contextlib
+import json
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -194,3 +195,60 @@ def test_each_incident_is_new_exactly_once_and_none_is_lost_at_an_edge(day, tmp_
     assert not loud, loud
     # The schedule ran to the end without a gap: the last watermark is the last run's end.
     assert report.State.load(tmp_path / "state.json").watermark == SCHEDULES[schedule][-1]
+
+
+# --- the first day: a baseline too short for novelty to mean anything ---------------------------------
+
+FIRST = datetime(2025, 11, 2)  # the end of a journal enabled one day before
+
+
+@pytest.fixture(scope="module")
+def first_day(tmp_path_factory):
+    quiet, loud = tmp_path_factory.mktemp("quiet"), tmp_path_factory.mktemp("loud")
+    fixtures.generate(quiet, rows=4000, seed=3, days=1, end=FIRST, incidents=False)
+    manifest = fixtures.generate(loud, rows=4000, seed=3, days=1, end=FIRST, incidents=True)
+    return quiet, loud, manifest["incidents"]
+
+
+def test_the_first_day_pages_nobody_and_says_it_is_learning(first_day, tmp_path):
+    from conftest import cli
+
+    quiet, _, _ = first_day
+    proc = cli("report", "--data", str(quiet), "--until", FIRST.isoformat(), "--format", "json", "--format",
+               "markdown", "--format", "html", "--output", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert doc["baseline"]["learning"] is True and doc["baseline"]["hours"] == 0
+    assert doc["notes"][0].startswith("learning: the baseline covers 0 h, less than min_baseline (24 h)")
+    assert "s3meta: learning: the baseline covers 0 h" in proc.stderr
+    for name in ("r.md", "r.html"):
+        assert "learning: the baseline covers 0 h" in (tmp_path / name).read_text(encoding="utf-8")
+    assert not [f for f in doc["findings"] if f["detector"] in ("new_requester", "new_source_ip")]
+    assert [f["title"] for f in doc["findings"] if severity_rank(f["severity"]) >= severity_rank("high")] == []
+    assert any(f["severity"] == "info" and "learning" in f["evidence"] for f in doc["findings"])  # held, not hidden
+
+    # With a fresh state, hourly through the day: the baseline grows to 22 h, and still nobody is paged.
+    runs = replay(quiet, [FIRST - timedelta(days=1) + h * H + 5 * M for h in range(1, 25)], tmp_path / "s.json")
+    assert all(r.learning for r in runs) and [r.exit_code() for r in runs] == [0] * len(runs)
+    assert runs[-1].baseline_hours == 22.08  # the last window starts at 22:05 (watermark minus the overlap)
+
+
+def test_on_the_first_day_only_absolute_rules_page(first_day, tmp_path):
+    _, loud, incidents = first_day
+    with analytics.connect(data=loud, clock=lambda: FIRST) as session:
+        r = report.run(session, config=report.parse_config({"encryption_rules": [
+            {"bucket": "acme-prod-data", "prefix": "ssekms-only/", "require": ["SSE-KMS"]}]}))
+    loud_findings = sorted((f.detector, f.severity) for f in r.at_or_above("high"))
+    # GuardDuty's verdict and the configured rule are facts; the never-seen account is not news yet.
+    assert loud_findings == [("encryption_rule", "high"), ("malware", "critical")] and r.exit_code() == 1
+    mass = [f for f in r.findings if f.detector == "mass_delete"]
+    assert mass and all(f.severity == "info" and "learning" in f.evidence for f in mass)
+    assert mass[0].evidence["requester"] == incidents["mass_delete"]["actor"]
+    assert "never seen" not in mass[0].title
+
+    # Replayed hourly with a fresh state, the day pages once: the run whose window holds the malware.
+    runs = replay(loud, [FIRST - timedelta(days=1) + h * H + 5 * M for h in range(1, 25)], tmp_path / "s.json")
+    scanned = datetime.fromisoformat(incidents["malware_upload"]["scan_timestamp"])
+    paging = [r for r in runs if r.exit_code()]
+    assert [(r.since <= scanned < r.until, [f.detector for f in r.at_or_above("high")]) for r in paging] == \
+        [(True, ["malware"])]

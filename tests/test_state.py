@@ -205,6 +205,7 @@ def _config(tmp_path, text):
 
 @pytest.mark.parametrize("text, message", [
     ('[report]\nmax_catch_up = "30m"\n', "max_catch_up (30m) must be longer than overlap (1h)"),
+    ('[report]\nmin_baseline = "a day"\n', "min_baseline must be a duration"),
     ('[report]\nclock_skew = 5\n', "clock_skew must be a duration"),
     ('[report.notify]\ntimeout = "10s"\n', "notify.timeout must be a number of seconds"),
 ])

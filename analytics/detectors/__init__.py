@@ -11,6 +11,12 @@ Every detector reads the aggregate activity rows (`inputs.activity`, one scan of
 window and baseline); the report runs each declared evidence query over the window and hands the
 rows over in `inputs.evidence`. Detectors know nothing of engines or SQL text. The report's config
 file overrides the defaults per detector (see README, "Scheduled reports").
+
+A finding that rests on the baseline (an actor never seen, more than the usual, a rule inferred
+from history) says so with `novelty=True`. While the baseline actually observed is shorter than
+`min_baseline` (`inputs.learning`: the journal has just been enabled), such findings are held at
+info, so only absolute rules (configured encryption rules, malware, unencrypted uploads,
+downgrades) can page; detectors that are nothing but novelty report nothing then.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any, Callable, Iterable
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 LIFECYCLE = "s3.amazonaws.com"  # the requester of S3 Lifecycle actions (AWS journal schema)
 HOUR = timedelta(hours=1)
+LEARNING_SEVERITY = "info"  # the most a novelty finding can be while the report is learning
 
 
 def severity_rank(name: str) -> int:
@@ -59,6 +66,7 @@ class Finding:
     sample: dict[str, Any] | None = None  # detect_delete_samples parameters the report runs for sample keys
     new: bool = True
     fingerprint: str = field(default="")
+    novelty: bool = False  # rests on the baseline: held at LEARNING_SEVERITY while the report is learning
 
     def __post_init__(self) -> None:
         severity_rank(self.severity)
@@ -99,6 +107,7 @@ class Inputs:
     evidence: dict[str, list[tuple[Any, list[dict[str, Any]]]]] = field(default_factory=dict)
     known_ips: dict[str, datetime] = field(default_factory=dict)
     known_requesters: dict[str, datetime] = field(default_factory=dict)
+    min_baseline: timedelta = timedelta(0)  # less observed baseline than this: learning
 
     def rows(self, detector: str) -> list[dict[str, Any]]:
         """Every evidence row fetched for `detector`, over all its runs."""
@@ -125,6 +134,16 @@ class Inputs:
     def observed_start(self) -> datetime:
         """Start of the baseline actually observed: the baseline start, or the journal's first hour if later."""
         return self._observed_start
+
+    @property
+    def baseline_hours(self) -> float:
+        """How much baseline the journal actually shows, in hours."""
+        return (self.since - self._observed_start).total_seconds() / 3600
+
+    @property
+    def learning(self) -> bool:
+        """Too little baseline for novelty to be evidence (see the module's docstring)."""
+        return self.since - self._observed_start < self.min_baseline
 
 
 @dataclass
@@ -205,9 +224,17 @@ def run_all(inputs: Inputs, settings: dict[str, dict[str, Any]], allowlist: Allo
         for f in found:
             if override:
                 f.severity = override
+            if f.novelty and inputs.learning and severity_rank(f.severity) > severity_rank(LEARNING_SEVERITY):
+                f.evidence["learning"] = (f"{f.severity} once the baseline covers {_hours(inputs.min_baseline)} "
+                                          f"(it covers {round(inputs.baseline_hours, 1):g} h)")
+                f.severity = LEARNING_SEVERITY
         findings.extend(found)
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.detector, f.bucket or "", f.title))
     return findings
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:g} h"
 
 
 # --- robust statistics shared by the spike detectors ---------------------------------------------------

@@ -30,6 +30,8 @@ class Config:
     # A window that starts at the state's watermark reaches back at most this far: a watermark
     # months old would otherwise start one window over months of journal (an Athena bill).
     max_catch_up: timedelta = timedelta(days=7)
+    # Below this much observed baseline, "never seen" and "more than usual" are not evidence.
+    min_baseline: timedelta = timedelta(hours=24)
     # How far --until (or a state's watermark) may lie after now before it is refused.
     clock_skew: timedelta = timedelta(minutes=5)
     allowlist: Allowlist = field(default_factory=Allowlist)
@@ -41,7 +43,8 @@ class Config:
         return {**DETECTORS[name].defaults, **self.detectors.get(name, {})}
 
 
-_DURATIONS = ("baseline", "overlap", "renotify_after", "state_retention", "max_catch_up", "clock_skew")
+_DURATIONS = ("baseline", "overlap", "renotify_after", "state_retention", "max_catch_up", "min_baseline",
+              "clock_skew")
 _TOP_KEYS = {*_DURATIONS, "fail_on", "allowlist", "encryption_rules", "detectors", "notify"}
 _NOTIFY_KEYS = {"sns_topic_arn", "webhook_url", "min_severity", "timeout", "region"}
 _ENCRYPTION_TYPES = ("SSE-S3", "SSE-KMS", "DSSE-KMS", "SSE-C")

@@ -6,7 +6,9 @@ which runs over the window only. With a state (analytics.report.state) the windo
 last watermark minus an overlap (reaching back at most `max_catch_up`), already-reported events
 are dropped, and findings reported before are marked "new": false.
 
-"In the window" has one meaning everywhere: since <= record_timestamp < until.
+"In the window" has one meaning everywhere: since <= record_timestamp < until. While the baseline
+actually observed is shorter than `min_baseline` the report is learning: novelty is not evidence,
+so findings that rest on the baseline are held at info (see analytics.detectors.run_all).
 """
 
 from __future__ import annotations
@@ -47,12 +49,17 @@ class Report:
     state: State | None = None
     # First sightings in this run (value -> first time), for the state's first-seen sets.
     sightings: tuple = ((), ())
+    min_baseline: timedelta = timedelta(0)  # below this much observed baseline, the report is learning
     skipped_since: datetime | None = None  # the catch-up cap left [skipped_since, since) unreported
     notes: list[str] = field(default_factory=list)  # what a reader must know about this run, one line each
 
     @property
     def baseline_hours(self) -> float:
         return round((self.since - self.observed_since).total_seconds() / 3600, 2)
+
+    @property
+    def learning(self) -> bool:
+        return self.since - self.observed_since < self.min_baseline
 
     # --- decisions --------------------------------------------------------------------------------
     def at_or_above(self, severity: str, new_only: bool = True) -> list[Finding]:
@@ -72,7 +79,9 @@ class Report:
             "generated_at": jsonable(self.generated_at),
             "window": {"since": jsonable(self.since), "until": jsonable(self.until)},
             "baseline": {"since": jsonable(self.baseline_since), "until": jsonable(self.since),
-                         "observed_since": jsonable(self.observed_since), "hours": self.baseline_hours},
+                         "observed_since": jsonable(self.observed_since), "hours": self.baseline_hours,
+                         "learning": self.learning,
+                         "min_hours": round(self.min_baseline.total_seconds() / 3600, 2)},
             "skipped": {"since": jsonable(self.skipped_since), "until": jsonable(self.since)}
             if self.skipped_since else None,
             "notes": list(self.notes),
@@ -203,9 +212,11 @@ def _run(session, since: Any, until: Any, baseline: Any, config: Config, state: 
 
     activity = query("detect_activity", window)
     seen = state.events if state is not None else {}
+    # A baseline asked to be shorter than min_baseline can never cover it: the shorter one is the bar.
     inputs = Inputs(since=start, until=end, baseline_since=window["baseline_since"], activity=activity,
                     known_ips=dict(state.first_seen_ips) if state else {},
-                    known_requesters=dict(state.first_seen_requesters) if state else {})
+                    known_requesters=dict(state.first_seen_requesters) if state else {},
+                    min_baseline=min(config.min_baseline, span))
     _fetch_evidence(session, query, inputs, config, window, seen)
 
     findings = _detectors.run_all(inputs, config.detectors, config.allowlist, config.encryption_rules)
@@ -230,12 +241,17 @@ def _run(session, since: Any, until: Any, baseline: Any, config: Config, state: 
                     stats=_stats(session, results, activity, findings), config=config,
                     charts=chart_data(activity, start, end, findings), state=state,
                     sightings=(tuple(ips.items()), tuple(requesters.items())),
-                    skipped_since=skipped)
+                    min_baseline=inputs.min_baseline, skipped_since=skipped)
     if skipped is not None:
         report.notes.append(
             f"catch-up capped: the state's watermark is {(skipped + config.overlap).isoformat()}, older than "
             f"max_catch_up ({_hours(config.max_catch_up)}); {skipped.isoformat()} to {start.isoformat()} is not "
             f"reported (run s3meta report --since {skipped.isoformat()} --until {start.isoformat()} to cover it)")
+    if report.learning:
+        report.notes.append(
+            f"learning: the baseline covers {report.baseline_hours:g} h, less than min_baseline "
+            f"({_hours(report.min_baseline)}): new requesters and IPs are not reported, and findings that "
+            "compare with the baseline are held at info; only absolute rules can page")
     return report
 
 
