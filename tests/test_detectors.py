@@ -359,3 +359,31 @@ def test_the_manifest_lists_the_incidents_the_test_checks(incidents):
     assert set(manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload"}
     json.dumps(manifest)
 
+
+# --- freshness ---------------------------------------------------------------------------------------
+
+def test_a_bucket_whose_journal_went_silent_is_a_high_finding_once():
+    # busy: records every hour of the baseline and of the window's first 18 hours, then nothing.
+    busy = [row("prefix", BASELINE + i * H, 3, bucket="busy") for i in range(7 * 24 + 19)]
+    # office: records from 08:00 to 18:00 only, so its baseline is quiet for 14 hours every night.
+    office = [row("prefix", BASELINE + i * H, 3, bucket="office") for i in range(7 * 24 + 19) if 8 <= i % 24 < 18]
+    # fresh: no baseline at all, and quiet since the window's second hour.
+    fresh = [row("prefix", SINCE + H, 3, bucket="fresh")]
+    data = inputs(busy + office + fresh)
+    (f,) = detect("freshness", data)
+    assert (f.bucket, f.severity, f.evidence["last_record"]) == ("busy", "high", SINCE + 18.5 * H)
+    assert f.title.startswith("Journal silent since 2025-11-20 18:30:00 UTC: no records for 5.5 h")
+    assert "(the baseline was never quiet for more than 0.5 h)" in f.title
+    assert "aws s3api get-bucket-metadata-configuration --bucket busy" in f.runbook
+    # A later run during the same outage finds the same silence: same fingerprint, so one page.
+    later = Inputs(since=SINCE + 2 * H, until=UNTIL + 3 * H, baseline_since=BASELINE + 2 * H, activity=data.activity)
+    assert [g.fingerprint for g in detect("freshness", later)] == [f.fingerprint]
+    # Silent for less than silent_hours (or than the bucket's usual quiet) is not a finding.
+    assert detect("freshness", data, silent_hours=6) == []
+    quiet_once = [r for r in busy if not SINCE - 30 * H <= r["first_seen"] < SINCE - 24 * H]  # 6.5 h in the baseline
+    assert detect("freshness", inputs(quiet_once)) == []
+    # The bar is the baseline's: while the report is learning, the finding cannot page.
+    learning = Inputs(since=SINCE, until=UNTIL, baseline_since=BASELINE, activity=data.activity,
+                      min_baseline=timedelta(days=8))
+    (held,) = [g for g in run_all(learning, {}) if g.detector == "freshness"]
+    assert held.severity == "info" and held.evidence["learning"].startswith("high once the baseline covers 192 h")

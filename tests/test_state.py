@@ -208,6 +208,7 @@ def _config(tmp_path, text):
     ('[report]\nmin_baseline = "a day"\n', "min_baseline must be a duration"),
     ('[report]\nclock_skew = 5\n', "clock_skew must be a duration"),
     ('[report.notify]\ntimeout = "10s"\n', "notify.timeout must be a number of seconds"),
+    ('[report.detectors.freshness]\nsilent_hours = -1\n', "detectors.freshness.silent_hours must be a number"),
 ])
 def test_new_settings_are_checked(data, tmp_path, text, message):
     proc = cli("report", "--data", str(data), "--config", str(_config(tmp_path, text)))
