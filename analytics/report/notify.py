@@ -71,8 +71,8 @@ def check_url(url: Any) -> str:
         raise ValueError(f"not a valid URL ({exc})") from None
     if parts.scheme.lower() not in ("http", "https"):
         # file://, ftp://, data: ... would read or write something else than a receiver's HTTP endpoint.
-        raise ValueError(f"unsupported scheme {parts.scheme + ':' if parts.scheme else '(none)'}: "
-                         "a webhook is an http:// or https:// URL")
+        raise ValueError(f"unsupported scheme {parts.scheme.lower()!r}: a webhook is an http:// or https:// URL"
+                         if parts.scheme else "no scheme: a webhook is an http:// or https:// URL")
     if not parts.hostname:
         raise ValueError("the URL names no host")
     return url.strip()
