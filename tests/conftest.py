@@ -108,8 +108,12 @@ HAND_INVENTORY = [
 ]
 
 
-def write_tables(root: Path, journal: list[dict], inventory: list[dict]) -> Path:
-    for name, rows, sch in (("journal", journal, schema.JOURNAL), ("inventory", inventory, schema.INVENTORY)):
+def write_tables(root: Path, journal: list[dict], inventory: list[dict], annotation: list[dict] | None = None) -> Path:
+    """Parquet files in the exact AWS schema; missing keys are NULL. The annotation table only when given."""
+    tables = [("journal", journal, schema.JOURNAL), ("inventory", inventory, schema.INVENTORY)]
+    if annotation is not None:
+        tables.append(("annotation", annotation, schema.ANNOTATION))
+    for name, rows, sch in tables:
         (root / name).mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pylist([{k: r.get(k) for k in sch.names} for r in rows], schema=sch)
         pq.write_table(table, root / name / "part-00000.parquet", compression="zstd")
