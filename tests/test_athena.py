@@ -357,7 +357,7 @@ def test_multi_bucket_union_gives_the_same_rows_as_one_table_of_all_buckets(name
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("ATTACH ':memory:' AS \"s3tablescatalog/aws-s3\"")
-    for table in ("journal", "inventory"):
+    for table in ("journal", "inventory", "annotation"):
         con.read_parquet(sorted(str(p) for p in (small_data / table).glob("*.parquet"))).create_view(table)
         for bucket in buckets:
             schema = f'"s3tablescatalog/aws-s3"."{namespace_for(bucket)}"'

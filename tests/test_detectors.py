@@ -303,5 +303,6 @@ def test_no_high_or_critical_finding_on_data_without_incidents(tmp_path, seed, c
 
 def test_the_manifest_lists_the_incidents_the_test_checks(incidents):
     _, manifest = incidents
-    assert set(manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload"}
+    assert set(manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload",
+                                          "annotation_tampering"}
     json.dumps(manifest)
