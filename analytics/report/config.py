@@ -127,6 +127,8 @@ def parse_config(table: Any, where: str = "config") -> Config:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise bad(f"detectors.{name}.{key} must be a number >= 0")
                 checked[key] = value
+            elif isinstance(default, list):
+                checked[key] = _strings(value, f"detectors.{name}.{key}", bad)
             else:
                 checked[key] = value
         config.detectors[name] = checked
