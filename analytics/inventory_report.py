@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from .errors import DataError
 from .schema import INVENTORY, TIMESTAMP
 
-# The extra columns a report carries beyond the metadata inventory's 16.
+# The extra columns a report carries beyond the metadata inventory's 17.
 EXTRA = pa.schema([
     pa.field("is_latest", pa.bool_()),
     pa.field("replication_status", pa.string()),
@@ -210,7 +210,7 @@ def read(locations: str | os.PathLike | list[str | os.PathLike]) -> pa.Table:
 
 
 def inventory(report: pa.Table) -> pa.Table:
-    """The 16 columns of the metadata inventory, from an `inventory_report` table."""
+    """The 17 columns of the metadata inventory, from an `inventory_report` table (object_join_key NULL)."""
     return report.select(INVENTORY.names).cast(INVENTORY)
 
 

@@ -27,7 +27,7 @@ writes AS (
     SELECT f.bucket, f.object_key, f.object_version_id, f.name, j.record_timestamp, j.requester,
            j.source_ip_address,
            row_number() OVER (PARTITION BY f.bucket, f.object_key, f.object_version_id, f.name
-                              ORDER BY j.annotation.sequence_number DESC, j.sequence_number DESC) AS newest
+                              ORDER BY j.sequence_number DESC) AS newest
     FROM failed AS f
     JOIN journal AS j
       ON j.bucket = f.bucket
