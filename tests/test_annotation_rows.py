@@ -109,7 +109,10 @@ def test_the_report_gives_the_same_object_findings(variants):
         with analytics.connect(data=folder, clock=lambda: END) as session:
             r = report.run(session, since=since - timedelta(hours=12), until=since + timedelta(hours=12))
         findings = [f for f in r.to_dict()["findings"] if not f["detector"].startswith("annotation")]
-        reports[layout] = (findings, r.charts, {k: r.stats[k] for k in ("window_events", "baseline_events")})
+        # The charts mark every finding's hour; the annotation detector's marks are not object answers.
+        titles = {f["title"] for f in findings}
+        charts = dict(r.charts, marks=[m for m in r.charts["marks"] if m["title"] in titles])
+        reports[layout] = (findings, charts, {k: r.stats[k] for k in ("window_events", "baseline_events")})
     assert reports["with"][0], "the window holds the planted mass delete"
     assert reports["with"] == reports["without"] == reports["2025"]
 
