@@ -1170,8 +1170,16 @@ class _Annotations:
             names.append(np.full(len(pick), name))
         g, name = np.concatenate(gs), np.concatenate(names)
         taken = np.argsort(rng.random(len(g)), kind="stable")  # the order in which annotations are taken
+        g, name = g[taken], name[taken]
         self.c: dict | None = None  # the chains: one row of slots per annotation (see _chains)
-        self._chains(world, g[taken], name[taken])
+        # Chains are made a batch at a time, in the order taken, until they hold n_events events: a
+        # large bucket has far more candidates than the share needs.
+        done = events = 0
+        while done < len(g) and events < n_events:
+            batch = max(4096, int((n_events - events) * 0.8))  # about 1.5 to 3 events per annotation
+            self._chains(world, g[done:done + batch], name[done:done + batch])
+            events = int(self.c["valid"].sum())
+            done += batch
         self._cut(n_events)
         self.ips = self._writer_ips(world)
         self.tamper: dict | None = None
@@ -1399,22 +1407,11 @@ class _Annotations:
         start = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, np.int64)
         step = np.empty(n, np.int64)
         step[order] = (1 << 31) + np.arange(n) - start
-        # The version's state at the event (for full rows): after its latest object record before it,
-        # or as backfilled when it has none.
-        og, ot = r["r_gid"], r["r_t"]
-        both_g = np.concatenate([og, e["g"]])
-        both_t = np.concatenate([ot, e["t"]])
-        is_event = np.concatenate([np.zeros(len(og), bool), np.ones(n, bool)])
-        merged = np.lexsort((is_event, both_t, both_g))
-        position = np.where(is_event[merged], -1, np.arange(len(merged)))
-        latest = np.maximum.accumulate(position) if len(merged) else position
-        found = latest >= 0
-        same = np.zeros(len(merged), bool)
-        same[found] = both_g[merged][latest[found]] == both_g[merged][found]
-        source = np.where(same, merged[np.maximum(latest, 0)], -1)
-        at = np.empty(n, np.int64)
-        at[merged[is_event[merged]] - len(og)] = source[is_event[merged]]
+        # The version's state at the event (for full rows): after its latest object record at or before
+        # it, or as backfilled when it has none. Object records sorted by (version, time); each event
+        # finds its place among them.
         g = e["g"]
+        at = _latest_at_or_before(r["r_gid"], r["r_t"], g, e["t"], world.start)
         sc = np.where(at >= 0, r["r_sc"][np.maximum(at, 0)], v["sc"][g])
         tag = np.where(at >= 0, r["r_tag"][np.maximum(at, 0)], v["tag"][g] * _N_GD + v["gd"][g])
         return {"r_kid": kid, "r_gid": g, "r_kind": e["kind"], "r_t": e["t"], "r_step": step, "r_sc": sc,
@@ -1480,6 +1477,32 @@ class _Annotations:
             "deleted": [x for x, rw in zip(items, tp["rewrite"], strict=True) if not rw],
             "rewritten": [x for x, rw in zip(items, tp["rewrite"], strict=True) if rw],
         }}
+
+
+def _latest_at_or_before(group: np.ndarray, t: np.ndarray, q_group: np.ndarray, q_t: np.ndarray,
+                         t0: int) -> np.ndarray:
+    """For each query (q_group, q_t), the index of the row of the same group with the latest t <= q_t; -1 if none.
+
+    Times are microseconds, whole milliseconds from t0 on. Rows and queries are sorted together by
+    (group, time, row before query); each query then takes the last row before it. (group, time,
+    kind) is packed into one int64 when it fits, which sorts several times faster than a lexsort.
+    """
+    n = len(group)
+    both_g, both_t = np.concatenate([group, q_group]), np.concatenate([(t - t0) // 1000, (q_t - t0) // 1000])
+    is_query = np.concatenate([np.zeros(n, bool), np.ones(len(q_group), bool)])
+    bits = int(both_t.max(initial=0)).bit_length() + 1
+    if both_t.min(initial=0) >= 0 and int(both_g.max(initial=0)).bit_length() + bits <= 62:
+        merged = np.argsort((both_g << bits) | (both_t << 1) | is_query, kind="stable")
+    else:
+        merged = np.lexsort((is_query, both_t, both_g))
+    position = np.where(is_query[merged], -1, np.arange(len(merged)))
+    latest = np.maximum.accumulate(position) if len(merged) else position
+    source = np.where(latest >= 0, merged[np.maximum(latest, 0)], -1)
+    same = (source >= 0) & (both_g[np.maximum(source, 0)] == both_g[merged])
+    out = np.empty(len(q_group), np.int64)
+    queries = is_query[merged]
+    out[merged[queries] - n] = np.where(same, source, -1)[queries]
+    return out
 
 
 def _annotation_seq(t: np.ndarray, name: np.ndarray, g: np.ndarray) -> pa.Array:

@@ -636,3 +636,23 @@ def test_cli_generates_with_an_annotation_share(tmp_path):
     assert 0.18 < m["annotation_events"] / 1500 < 0.22
     proc = cli("fixtures", "generate", "--out", str(tmp_path / "e"), "--rows", "500", "--annotation-share", "0.7")
     assert proc.returncode == 2 and proc.stderr.startswith("s3meta: error: annotation_share must be")
+
+
+@pytest.mark.parametrize("offset", [0, 1 << 50], ids=["packed", "lexsort"])  # 2^50: too wide to pack
+def test_latest_record_at_or_before(offset):
+    """The lookup behind a full annotation row's object columns, against a plain-Python answer."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    t0 = 1_700_000_000_000_000
+    group = rng.integers(0, 50, 400) + offset
+    t = t0 + rng.integers(0, 10_000, 400) * 1000
+    q_group = rng.integers(0, 60, 300) + offset
+    q_t = t0 + rng.integers(0, 10_000, 300) * 1000
+    got = fixtures._latest_at_or_before(group, t, q_group, q_t, t0)
+    for i, (qg, qt) in enumerate(zip(q_group, q_t, strict=True)):
+        rows = [j for j in range(len(group)) if group[j] == qg and t[j] <= qt]
+        if not rows:
+            assert got[i] == -1
+        else:
+            assert group[got[i]] == qg and t[got[i]] == max(t[j] for j in rows)
