@@ -4,9 +4,9 @@
 -- annotation records (June 2026) from baseline_since to until and returns rows of three kinds (`grain`):
 --   change   each CREATE_ANNOTATION or DELETE_ANNOTATION in [since, until) of an annotation whose
 --            lower-cased name matches `protected` (a regular expression), with the record before
---            it of the same annotation (bucket, key, version, name) since baseline_since: a write
---            after a write is an overwrite; with none before it, the journal cannot tell a new
---            annotation from an overwrite of one last written earlier;
+--            it of the same annotation (bucket, key, version, name) in the window: a write after a
+--            write is an overwrite; with none before it, the journal cannot tell a new annotation
+--            from an overwrite of one last written before the window;
 --   actor    per bucket, requester and source IP, the annotation records of the baseline
 --            [baseline_since, since): who has been seen touching annotations at all (object activity
 --            is in detect_activity), and in protected_changes how many of them were protected
@@ -25,6 +25,17 @@
 -- @param until timestamp = now: end of the report window, exclusive
 -- @param protected string = ^(pii.*|retention.*|legal-hold.*|classification.*)$: regular expression of protected names, lower case
 WITH events AS (
+    -- Every annotation record from baseline_since, with the light columns the counts need.
+    SELECT bucket, requester, source_ip_address, record_type, record_timestamp, annotation.name AS annotation_name
+    FROM journal
+    WHERE record_type IN ('CREATE_ANNOTATION', 'DELETE_ANNOTATION', 'UPDATE_ANNOTATION_METADATA')
+      AND record_timestamp >= :baseline_since
+      AND record_timestamp < :until
+),
+recent AS (
+    -- The window's annotation records with what the row-level evidence shows. Only the window is
+    -- read for these wide columns (keys, sequence numbers): reading them over the whole baseline
+    -- would cost as much as the report's main scan.
     SELECT bucket, key, version_id, sequence_number, record_type, record_timestamp, requester,
            source_ip_address, annotation.name AS annotation_name, annotation.e_tag AS e_tag,
            lag(record_type) OVER (PARTITION BY bucket, key, version_id, annotation.name
@@ -37,7 +48,7 @@ WITH events AS (
                                        ORDER BY sequence_number) AS previous_at
     FROM journal
     WHERE record_type IN ('CREATE_ANNOTATION', 'DELETE_ANNOTATION', 'UPDATE_ANNOTATION_METADATA')
-      AND record_timestamp >= :baseline_since
+      AND record_timestamp >= :since
       AND record_timestamp < :until
 ),
 changes AS (
@@ -46,9 +57,8 @@ changes AS (
            previous_requester, previous_at, CAST(NULL AS timestamp) AS hour, true AS in_window,
            CAST(1 AS bigint) AS events, CAST(NULL AS bigint) AS protected_changes,
            record_timestamp AS first_seen, record_timestamp AS last_seen
-    FROM events
-    WHERE record_timestamp >= :since
-      AND record_type IN ('CREATE_ANNOTATION', 'DELETE_ANNOTATION')
+    FROM recent
+    WHERE record_type IN ('CREATE_ANNOTATION', 'DELETE_ANNOTATION')
       AND regexp_like(lower(annotation_name), :protected)
 ),
 baseline AS (

@@ -208,18 +208,25 @@ CASES = [
     ("annotation_replication_failures", dict(WINDOW, since="2025-11-20T11:00:01"), ("object_version_id", "writer"),
      [("v2", None), ("v1", None)]),
     ("annotation_replication_failures", dict(WINDOW, annotation_name="ml-labels"), ("object_key",), []),
-    # the detector's evidence: baseline actors and protected writers, the window's protected changes
-    # (an overwrite after a replication update; a delete after a write), and hourly deletes
+    # the detector's evidence: baseline actors and their protected changes, the window's protected
+    # changes (the record before each is looked for in the window only), and hourly deletes
     ("detect_annotation_tampering", {"baseline_since": "2025-11-19", "since": "2025-11-20T10:30:00",
                                      "until": "2025-11-21"},
      ("grain", "key", "record_type", "requester", "source_ip_address", "annotation_name", "previous_type", "events",
       "protected_changes"), [
         ("actor", "", None, A, "10.0.0.1", None, None, 3, 3), ("actor", "", None, S3, None, None, None, 1, 0),
-        ("change", "docs/a.pdf", "CREATE_ANNOTATION", A, "10.0.0.2", "classification", "UPDATE_ANNOTATION_METADATA", 1,
-         None),
-        ("change", "docs/a.pdf", "DELETE_ANNOTATION", X, "198.18.44.7", "pii-classification", "CREATE_ANNOTATION", 1,
-         None),
+        ("change", "docs/a.pdf", "CREATE_ANNOTATION", A, "10.0.0.2", "classification", None, 1, None),
+        ("change", "docs/a.pdf", "DELETE_ANNOTATION", X, "198.18.44.7", "pii-classification", None, 1, None),
         ("deletes", "", "DELETE_ANNOTATION", X, None, None, None, 1, None)]),
+    # the whole day as the window: an overwrite after a replication update, a delete after a write
+    ("detect_annotation_tampering", {"baseline_since": "2025-11-19", **WINDOW},
+     ("grain", "key", "record_type", "requester", "annotation_name", "previous_type", "previous_requester"), [
+        ("change", "docs/b.csv", "CREATE_ANNOTATION", A, "pii-classification", None, None),
+        ("change", "docs/a.pdf", "CREATE_ANNOTATION", A, "classification", None, None),
+        ("change", "docs/a.pdf", "CREATE_ANNOTATION", A, "pii-classification", None, None),
+        ("change", "docs/a.pdf", "CREATE_ANNOTATION", A, "classification", "UPDATE_ANNOTATION_METADATA", S3),
+        ("change", "docs/a.pdf", "DELETE_ANNOTATION", X, "pii-classification", "CREATE_ANNOTATION", A),
+        ("deletes", "", "DELETE_ANNOTATION", X, None, None, None)]),
     ("detect_annotation_tampering", {"baseline_since": "2025-11-19", "since": "2025-11-20T10:30:00",
                                      "until": "2025-11-21", "protected": "^(ml-.*)$"},
      ("grain", "key", "annotation_name", "protected_changes"), [

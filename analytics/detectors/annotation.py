@@ -100,8 +100,9 @@ def annotation_tampering(inputs: Inputs, options: dict[str, Any]) -> list[Findin
 def _kind(r: dict[str, Any]) -> str:
     if r["record_type"] == "DELETE_ANNOTATION":
         return "deleted"
-    # A write after a write is an overwrite; with nothing before it in the lookback, the journal
-    # cannot tell a new annotation from an overwrite of one written before the baseline.
+    # A write after a write is an overwrite; with nothing before it in the window (the evidence
+    # query reads keys for the window only), the journal cannot tell a new annotation from an
+    # overwrite of one written earlier.
     return "overwritten" if r["previous_type"] in ("CREATE_ANNOTATION", "UPDATE_ANNOTATION_METADATA") else "written"
 
 
