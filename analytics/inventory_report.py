@@ -109,11 +109,11 @@ class _Source:
             try:
                 return self.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
             except Exception as exc:  # botocore's errors: one line, naming the object
-                raise DataError(f"cannot read {location}: {_first_line(exc)}") from None
+                raise DataError(f"cannot read {location}: {_first_line(exc)}") from exc
         try:
             return Path(location).read_bytes()
         except OSError as exc:
-            raise DataError(f"cannot read {location}: {exc.strerror or exc}") from None
+            raise DataError(f"cannot read {location}: {exc.strerror or exc}") from exc
 
     def exists(self, location: str) -> bool:
         if location.startswith("s3://"):
@@ -139,7 +139,7 @@ class _Source:
                     found += [f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", [])
                               if o["Key"].endswith("/manifest.json")]
             except Exception as exc:
-                raise DataError(f"cannot list {location}: {_first_line(exc)}") from None
+                raise DataError(f"cannot list {location}: {_first_line(exc)}") from exc
             return sorted(found)
         path = Path(location).expanduser()
         if path.is_file():
@@ -175,7 +175,7 @@ def parse_manifest(location: str, data: bytes) -> Manifest:
         schema_text = doc["fileSchema"]
         files = doc["files"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{location}: not an S3 Inventory manifest ({_first_line(exc)})") from None
+        raise DataError(f"{location}: not an S3 Inventory manifest ({_first_line(exc)})") from exc
     if file_format not in FORMATS:
         raise DataError(f"{location}: unknown fileFormat {file_format!r} (expected CSV, ORC or Parquet)")
     return Manifest(location, doc.get("sourceBucket", ""), doc.get("destinationBucket", ""), file_format,
@@ -268,9 +268,9 @@ def _read_file(manifest: Manifest, entry: dict[str, Any], source: _Source) -> pa
             raw = pq.read_table(io.BytesIO(data))
         return normalize(raw, csv=manifest.file_format == "CSV")
     except DataError as exc:
-        raise DataError(f"inventory report file {where}: {exc}") from None
+        raise DataError(f"inventory report file {where}: {exc}") from exc
     except (pa.ArrowException, OSError, EOFError, ValueError) as exc:
-        raise DataError(f"inventory report file {where} is unreadable: {_first_line(exc)}") from None
+        raise DataError(f"inventory report file {where} is unreadable: {_first_line(exc)}") from exc
 
 
 def _read_csv(data: bytes, columns: list[str]) -> pa.Table:

@@ -101,7 +101,7 @@ class DuckDBEngine(Engine):
                 if casts:
                     self.con.read_parquet(files, union_by_name=union).project(casts).create_view(table, replace=True)
             except duckdb.Error as exc:
-                raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
+                raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from exc
             self._check_schema(table, data)
             self.tables[table] = files
         if not self.tables and required:
@@ -137,7 +137,7 @@ class DuckDBEngine(Engine):
                     self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
                                      f"SELECT {casts} FROM iceberg_scan(getvariable('{variable}'))")
             except duckdb.Error as exc:
-                raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from None
+                raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from exc
             self._check_schema(table, location)
             self.tables[table] = [location]
             self.allowed.append(_table_root(location))
@@ -155,7 +155,7 @@ class DuckDBEngine(Engine):
             for name in ("avro", "httpfs", "iceberg"):
                 self.con.execute(f"LOAD {name}")
         except (ImportError, duckdb.Error) as exc:
-            raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from None
+            raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from exc
 
     def _s3_secret(self) -> None:
         import boto3  # the standard AWS chain: environment, profile, SSO, instance role
@@ -181,7 +181,7 @@ class DuckDBEngine(Engine):
         try:
             self.con.execute(f"CREATE SECRET s3meta_s3 (TYPE s3, {body})")
         except duckdb.Error as exc:
-            raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from None
+            raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from exc
 
     def _describe(self, table: str) -> dict[str, duckdb.DuckDBPyType]:
         """Column name -> DuckDB type, in order."""
@@ -219,14 +219,14 @@ class DuckDBEngine(Engine):
             self.con.interrupt()
             raise
         except duckdb.Error as exc:
-            raise self._translate(exc) from None
+            raise self._translate(exc) from exc
         return Execution(table)
 
     def _statements(self, sql: str) -> list[tuple[str, str]]:
         try:
             return [(s.type.name, s.query) for s in self.con.extract_statements(sql)]
         except duckdb.Error as exc:
-            raise SQLRefused(f"invalid SQL: {_first_line(exc)}") from None
+            raise SQLRefused(f"invalid SQL: {_first_line(exc)}") from exc
 
     def _translate(self, exc: duckdb.Error) -> Exception:
         message = _first_line(exc)
@@ -392,7 +392,7 @@ def _metadata_location(location: str) -> str:
             keys = [o["Key"] for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
         except Exception as exc:
-            raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from None
+            raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from exc
         names = [k.rsplit("/", 1)[-1] for k in keys if k.endswith(".metadata.json")]
         base = f"s3://{bucket}/{prefix}"
     else:
