@@ -97,8 +97,17 @@ def test_activity_queries_show_the_annotation_events_too(variants):
                                 annotation_deletes=len(tampered["deleted"]))]
         ips = {r["source_ip_address"]: r for r in session.run("source_ip_activity", since="14d").rows()}
         assert ips[tampered["ip"]]["record_count"] == 0 and ips[tampered["ip"]]["annotation_events"] == 12
-        history = session.run("key_version_history", key=tampered["rewritten"][0]["key"]).rows()
-        assert {r["record_type"] for r in history} >= {"CREATE", "CREATE_ANNOTATION"}
+        for item in tampered["rewritten"]:
+            history = session.run("key_version_history", key=item["key"]).rows()
+            assert {r["record_type"] for r in history} >= {"CREATE_ANNOTATION"}
+            assert all((r["annotation_name"] is not None) == (r["record_type"] in ANNOTATION_TYPES) for r in history)
+            assert item["name"] in {r["annotation_name"] for r in history}
+        # a key with object records and annotation records: both are in its history, in sequence order
+        mixed = session.sql("SELECT key FROM journal GROUP BY key HAVING count(DISTINCT record_type IN "
+                            "('CREATE', 'UPDATE_METADATA', 'DELETE')) = 2 ORDER BY key LIMIT 1").rows()[0]["key"]
+        history = session.run("key_version_history", key=mixed).rows()
+        assert len({r["record_type"] in ANNOTATION_TYPES for r in history}) == 2
+        assert [r["sequence_number"] for r in history] == sorted(r["sequence_number"] for r in history)
 
 
 def test_the_report_gives_the_same_object_findings(variants):
