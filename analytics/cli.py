@@ -209,8 +209,10 @@ def cmd_fixtures_generate(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise BadInput(f"--end: {exc}") from None
     manifest = fixtures.generate(args.out, rows=args.rows, seed=args.seed, days=args.days, end=end,
-                                 incidents=not args.no_incidents)
-    print(f"s3meta: wrote {manifest['rows']} journal rows and {manifest['inventory_rows']} inventory rows "
+                                 incidents=not args.no_incidents, annotation_share=args.annotation_share,
+                                 annotation_rows=args.annotation_rows)
+    print(f"s3meta: wrote {manifest['rows']} journal rows ({manifest['annotation_events']} annotation events), "
+          f"{manifest['inventory_rows']} inventory rows and {manifest['annotation_table_rows']} annotations "
           f"({manifest['start']} to {manifest['end']}) to {args.out}", file=sys.stderr)
     return 0
 
@@ -357,16 +359,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("fixtures", help="synthetic S3 Metadata data",
-                       description="Synthetic journal and inventory data in the exact AWS schema.")
+                       description="Synthetic journal, inventory and annotation data in the exact AWS schema.")
     fsub = p.add_subparsers(dest="fixtures_command", metavar="COMMAND", required=True)
     g = fsub.add_parser("generate", help="generate a data set",
-                        description="Write DIR/journal/*.parquet, DIR/inventory/*.parquet and DIR/manifest.json.")
+                        description="Write DIR/journal/*.parquet, DIR/inventory/*.parquet, "
+                                    "DIR/annotation/*.parquet and DIR/manifest.json.")
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--rows", type=int, default=100_000, help="journal rows, approximately (default 100000)")
     g.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     g.add_argument("--days", type=int, default=14, help="days of journal (default 14)")
     g.add_argument("--end", metavar="TIMESTAMP", help="end of the journal, ISO 8601 (default: this hour)")
     g.add_argument("--no-incidents", action="store_true", help="plant no incidents")
+    g.add_argument("--annotation-share", type=float, default=0.08, metavar="SHARE",
+                   help="share of journal rows that are annotation events, 0 to 0.5 (default 0.08)")
+    g.add_argument("--annotation-rows", choices=("full", "sparse"), default="full",
+                   help="object columns on annotation rows: the version's (full) or NULL (sparse)")
     g.set_defaults(handler=cmd_fixtures_generate)
 
     p = sub.add_parser("ddl", help="print Athena DDL for other data sources",
