@@ -11,6 +11,22 @@ from typing import Any
 import pyarrow as pa
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+# C1 controls (terminal escapes such as CSI, U+009B), the Unicode bidirectional controls, which make a
+# key display as another name ("invoice\u202efdp.exe" shows as "invoiceexe.pdf"), and the line and
+# paragraph separators, which break a table row in some renderers.
+_CONTROL |= {i: f"\\x{i:02x}" for i in range(0x80, 0xA0)}
+_CONTROL |= {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                        0x2028, 0x2029)}
+
+
+def byte_size(n: float | None) -> str:
+    """A byte count for people: `0 B`, `12.50 MB`, `1.20 GB`."""
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
 
 
 def python_rows(table: pa.Table) -> list[dict[str, Any]]:

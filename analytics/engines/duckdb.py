@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import duckdb
+import pyarrow as pa
 
 from ..errors import BadInput, DataError, EngineError, Interrupted, QueryError, QueryFailed, SQLRefused
 from ..params import bucket_names
-from ..schema import TABLES
+from ..schema import ADDED_IN_2026, TABLES
 from .base import Engine, Execution, Progress, Rendered
 
 # The rows of the buckets given with --bucket (a variable set once per session); all rows without it.
@@ -33,24 +34,35 @@ _ACCEPTED = {
     "timestamp[us]": ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP WITH TIME ZONE"),
     "map<string, string>": ("MAP(VARCHAR, VARCHAR)",),
 }
+# The DuckDB type each Arrow type of the schema is read as (and a missing 2026 column is typed as).
+_CANONICAL = {"string": "VARCHAR", "int64": "BIGINT", "bool": "BOOLEAN", "timestamp[us]": "TIMESTAMP",
+              "map<string, string>": "MAP(VARCHAR, VARCHAR)"}
 
 
 # Athena (Trino) functions DuckDB lacks, as macros, so that one query text runs on both engines.
 ATHENA_FUNCTIONS = {
     "from_utf8(b)": "decode(b)",  # varbinary -> varchar (the ACL column is base64 of UTF-8 JSON)
+    # Trino returns NULL for text that is not JSON and for an object or array at the path; DuckDB's
+    # json_extract_string raises on the first and returns JSON text for the second. Annotation
+    # payloads are often plain text, so both cases are common here. The nested CASE keeps
+    # json_type from ever seeing invalid JSON.
+    "json_extract_scalar(j, p)": ("CASE WHEN json_valid(j) THEN CASE WHEN json_type(j, p) NOT IN ('OBJECT', 'ARRAY') "
+                                  "THEN json_extract_string(j, p) END END"),
+    "regexp_like(s, p)": "regexp_matches(s, p)",  # both find the pattern anywhere in s (RE2 / Java syntax)
 }
 
 
 class DuckDBEngine(Engine):
-    """`journal` and `inventory` are views over DIR/journal/**/*.parquet and DIR/inventory/**/*.parquet."""
+    """`journal`, `inventory` and `annotation` are views over DIR/<table>/**/*.parquet."""
 
     name: ClassVar[str] = "duckdb"
     paramstyle: ClassVar[str] = "named"
+    reports_progress: ClassVar[bool] = True  # from DuckDB's own estimate, for a terminal
 
     def __init__(self, data: str | os.PathLike | None = None, threads: int | None = None,
-                 memory_limit: str | None = None, inventory_report: Any = None, iceberg: Any = None,
-                 timeout: float | None = None, progress: Progress | None = None, poll_interval: float = 0.1,
-                 buckets: list[str] | str | None = None):
+                 memory_limit: str | None = None, inventory_report: Any = None, inventory_config: Any = None,
+                 iceberg: Any = None, buckets: list[str] | str | None = None, timeout: float | None = None,
+                 progress: Progress | None = None, poll_interval: float = 0.1):
         if data is not None and not os.fspath(data).strip():
             raise BadInput("--data: expected a folder, got an empty string")
         # Absolute, so that the views still find their files after a notebook changes folder.
@@ -58,6 +70,11 @@ class DuckDBEngine(Engine):
         self.buckets = bucket_names(buckets)
         self.timeout, self.progress, self.poll_interval = timeout, progress, poll_interval
         self.report_locations = _as_list(inventory_report)
+        self.report_configurations = _as_list(inventory_config)
+        self.reports: Any = None  # inventory_report.Reports, when reports are the inventory
+        if self.report_configurations and not self.report_locations:
+            raise BadInput("--inventory-config ($S3META_INVENTORY_CONFIG) chooses among the configurations of "
+                           "--inventory-report: give that too")
         self.iceberg = _iceberg_tables(iceberg)
         if self.report_locations and "inventory" in self.iceberg:
             raise BadInput("give the inventory either as --inventory-report or as --iceberg inventory=..., not both")
@@ -124,10 +141,12 @@ class DuckDBEngine(Engine):
             try:
                 # The relation API takes the file list as a value: no path is pasted into SQL text.
                 # DuckDB matches later files' columns to the first file's by name, so writers may
-                # order columns differently (union_by_name is not needed for that, and costs ~20%).
-                relation = self.con.read_parquet(files)
+                # order columns differently (union_by_name is not needed for that, and costs ~20%),
+                # but it drops columns the first file lacks: a folder of 2025 and 2026 exports is
+                # read by name.
+                relation = self.con.read_parquet(files, union_by_name=_mixed_layouts(self.con, files))
                 relation.create_view(table, replace=True)
-                casts = _naive_utc_columns(self._describe(table), TABLES[table])
+                casts = _conforming_columns(self._describe(table), table)
                 if casts:
                     relation = relation.project(casts)
                 if self._restricted(table):
@@ -135,7 +154,7 @@ class DuckDBEngine(Engine):
                 if casts or self._restricted(table):
                     relation.create_view(table, replace=True)
             except duckdb.Error as exc:
-                raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
+                raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from exc
             self._check_schema(table, data)
             self.tables[table] = files
             # DuckDB checks the real path of each file it opens: data that a symlink inside the
@@ -144,21 +163,25 @@ class DuckDBEngine(Engine):
             real = (Path(f).resolve() for f in files)
             self.allowed_files += [str(r) for r in real if not r.is_relative_to(root)]
         if not self.tables and required:
-            raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet "
-                            f"and {data / 'inventory'}/*.parquet)")
+            raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet, "
+                            f"{data / 'inventory'}/*.parquet or {data / 'annotation'}/*.parquet)")
 
     def _attach_report(self, locations: list[str]) -> None:
         from .. import inventory_report
 
-        report = inventory_report.read(locations)
-        if self.buckets:
-            import pyarrow as pa
+        self.reports = inventory_report.load(locations, self.report_configurations)
+        self.notes = tuple(self.reports.notes)
+        table, summary = self.reports.table, self.reports.summary()
+        if self.buckets:  # only the given buckets' reports, as for every other table
             import pyarrow.compute as pc
 
-            report = report.filter(pc.is_in(report["bucket"], value_set=pa.array(self.buckets, pa.string())))
+            names = pa.array(self.buckets, pa.string())
+            table = table.filter(pc.is_in(table["bucket"], value_set=names))
+            summary = summary.filter(pc.is_in(summary["source_bucket"], value_set=names))
         # Registered Arrow tables: the data is already in memory, so no path reaches SQL text or the sandbox.
-        self.con.register("inventory_report", report)
-        self.con.register("inventory", inventory_report.inventory(report))
+        self.con.register("inventory_report", table)
+        self.con.register("inventory", inventory_report.inventory(table))
+        self.con.register("inventory_reports", summary)  # which fields each report has
         self.tables["inventory"] = self.tables["inventory_report"] = list(locations)
 
     def _attach_iceberg(self, tables: dict[str, str]) -> None:
@@ -172,11 +195,17 @@ class DuckDBEngine(Engine):
             variable = f"s3meta_iceberg_{table}"
             self.con.execute(f"SET VARIABLE {variable} = $location", {"location": location})
             try:
-                where = f" WHERE {IN_BUCKETS}" if self._restricted(table) else ""
                 self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
-                                 f"SELECT * FROM iceberg_scan(getvariable('{variable}')){where}")
+                                 f"SELECT * FROM iceberg_scan(getvariable('{variable}'))")
+                # A table created before June 2026 has no object_join_key or annotation column
+                # until AWS evolves its schema: those read as NULL, as from a 2025 Parquet export.
+                casts = _conforming_columns(self._describe(table), table)
+                where = f" WHERE {IN_BUCKETS}" if self._restricted(table) else ""
+                if casts or where:
+                    self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
+                                     f"SELECT {casts or '*'} FROM iceberg_scan(getvariable('{variable}')){where}")
             except duckdb.Error as exc:
-                raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from None
+                raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from exc
             self._check_schema(table, location)
             self.tables[table] = [location]
             self.allowed.append(_table_root(location))
@@ -198,7 +227,7 @@ class DuckDBEngine(Engine):
             for name in ("avro", "httpfs", "iceberg"):
                 self.con.execute(f"LOAD {name}")
         except (ImportError, duckdb.Error) as exc:
-            raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from None
+            raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from exc
 
     def _s3_secret(self) -> None:
         from .. import aws
@@ -224,11 +253,12 @@ class DuckDBEngine(Engine):
         try:
             self.con.execute(f"CREATE SECRET s3meta_s3 (TYPE s3, {body})")
         except duckdb.Error as exc:
-            raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from None
+            raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from exc
 
-    def _describe(self, table: str) -> dict[str, str]:
+    def _describe(self, table: str) -> dict[str, duckdb.DuckDBPyType]:
         """Column name -> DuckDB type, in order."""
-        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
+        relation = self.con.table(table)
+        return dict(zip(relation.columns, relation.types, strict=True))
 
     def _check_schema(self, table: str, data: Path | str) -> None:
         described = self._describe(table)
@@ -237,10 +267,9 @@ class DuckDBEngine(Engine):
             raise DataError(f"{table} data under {data} is not in the S3 Metadata schema: "
                             f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         for f in TABLES[table]:
-            accepted = _ACCEPTED[str(f.type)]
-            if described[f.name] not in accepted:
-                raise DataError(f"{table} data under {data}: column {f.name} has type {described[f.name]}, "
-                                f"expected {accepted[0]}")
+            problem = _type_problem(f.type, described[f.name])
+            if problem:
+                raise DataError(f"{table} data under {data}: column {f.name} {problem}")
 
     def _sandbox(self) -> None:
         # Defence in depth behind the read-only check on ad-hoc SQL: files outside the data folder
@@ -262,6 +291,8 @@ class DuckDBEngine(Engine):
         # only between bytecodes of the main thread, and DuckDB checks for them only between tasks,
         # tens of seconds apart on a big scan; a main thread that waits in short slices is what lets
         # Ctrl-C, SIGTERM and the timeout stop DuckDB within milliseconds (con.interrupt()).
+        if self.reports is not None:  # a field no report has: one line, before DuckDB answers "unknown"
+            self.reports.check(rendered.sql)
         outcome: dict[str, Any] = {}
 
         def run() -> None:
@@ -275,7 +306,7 @@ class DuckDBEngine(Engine):
         self._wait(worker, outcome)
         error = outcome.get("error")
         if isinstance(error, duckdb.Error):
-            raise self._translate(error) from None
+            raise self._translate(error) from error
         if error is not None:
             raise error
         return Execution(outcome["table"])
@@ -298,7 +329,7 @@ class DuckDBEngine(Engine):
                     raise QueryFailed(f"DuckDB query timed out after {self.timeout:g} s and was stopped")
                 if self.progress and elapsed >= PROGRESS_AFTER:
                     percent = self.con.query_progress()  # -1 while DuckDB has no estimate
-                    self.progress(state, elapsed, percent if percent >= 0 else None)
+                    self.progress(state, elapsed, f"{percent:.0f}% done" if percent >= 0 else None)
                     shown = True
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as errors.Terminated
             state = "CANCELLED"
@@ -320,7 +351,7 @@ class DuckDBEngine(Engine):
         try:
             return [(s.type.name, s.query) for s in self.con.extract_statements(sql)]
         except duckdb.Error as exc:
-            raise SQLRefused(f"invalid SQL: {_message(exc)}") from None
+            raise SQLRefused(f"invalid SQL: {_message(exc)}") from exc
 
     def _translate(self, exc: duckdb.Error) -> Exception:
         """DuckDB's error as ours, labelled by what happened: a policy refusal, invalid SQL,
@@ -331,9 +362,10 @@ class DuckDBEngine(Engine):
                 if f"name {table} does not exist" in first:
                     where = self.data / table if self.data else "(no --data folder given)"
                     return DataError(f"no {table} data: nothing at {where}/*.parquet")
-            if "name inventory_report does not exist" in first:
-                return DataError("no inventory_report table: pass --inventory-report PATH (a classic S3 "
-                                 "Inventory report)")
+            for table in ("inventory_report", "inventory_reports"):
+                if f"name {table} does not exist" in first:
+                    return DataError(f"no {table} table: pass --inventory-report PATH (a classic S3 "
+                                     "Inventory report)")
         if isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in first:
             return SQLRefused(f"refused: {message}")
         if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
@@ -353,22 +385,87 @@ class DuckDBEngine(Engine):
         self._remove_temp()
 
 
-def _naive_utc_columns(described: dict[str, str], schema) -> str | None:
-    """A projection that makes the schema's timestamps naive UTC microseconds; None when they are already.
+def _duck_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB type the toolkit reads an Arrow type of the schema as."""
+    if pa.types.is_struct(arrow_type):
+        fields = ", ".join(f"{_quoted(f.name)} {_duck_type(f.type)}" for f in arrow_type)
+        return f"STRUCT({fields})"
+    return _CANONICAL[str(arrow_type)]
+
+
+def _type_problem(arrow_type: pa.DataType, found: duckdb.DuckDBPyType) -> str | None:
+    """Why a column's DuckDB type cannot stand for the schema's Arrow type; None when it can.
+
+    A struct (the journal's `annotation`) is checked field by field, by name: writers may order
+    the fields differently or add some, but every field AWS documents must be there.
+    """
+    if pa.types.is_struct(arrow_type):
+        if found.id != "struct":
+            return f"has type {found}, expected {_duck_type(arrow_type)}"
+        children = dict(found.children)
+        for field in arrow_type:
+            if field.name not in children:
+                return f"has no field {field.name} (expected {_duck_type(arrow_type)})"
+            problem = _type_problem(field.type, children[field.name])
+            if problem:
+                return f"field {field.name} {problem}"
+        return None
+    accepted = _ACCEPTED[str(arrow_type)]
+    return None if str(found) in accepted else f"has type {found}, expected {accepted[0]}"
+
+
+def _conforming_columns(described: dict[str, duckdb.DuckDBPyType], table: str) -> str | None:
+    """A projection that makes a table's columns read as the schema's; None when they already do.
 
     S3 Metadata's timestamps have no zone (UTC by convention). Files written with a UTC zone, or in
     milli- or nanoseconds, are cast (the session zone is UTC), so results look the same whatever
-    wrote the files. Files in the schema's own form are read untouched.
+    wrote the files; a struct whose fields are timestamped so is cast as a whole. A column added in
+    2026 (ADDED_IN_2026) that a 2025 export lacks reads as a typed NULL, so the catalog's queries
+    run on both layouts. Files in the schema's own form are read untouched; otherwise the schema's
+    columns come first, in its order, then any extra columns as they are.
     """
-    timestamps = {f.name for f in schema if str(f.type).startswith("timestamp")}
-    odd = {c for c in timestamps
-           if described.get(c, "TIMESTAMP").startswith("TIMESTAMP") and described[c] != "TIMESTAMP"}
-    if not odd:
+    schema = TABLES[table]
+    casts: dict[str, str] = {}
+    for f in schema:
+        found = described.get(f.name)
+        if found is None:
+            if f.name in ADDED_IN_2026[table]:
+                casts[f.name] = f"CAST(NULL AS {_duck_type(f.type)}) AS {_quoted(f.name)}"
+        elif _needs_cast(f.type, found):
+            casts[f.name] = f"CAST({_quoted(f.name)} AS {_duck_type(f.type)}) AS {_quoted(f.name)}"
+    if not casts:
         return None
+    ordered = [casts.get(f.name, _quoted(f.name)) for f in schema if f.name in casts or f.name in described]
+    return ", ".join(ordered + [_quoted(c) for c in described if c not in schema.names])
 
-    def quoted(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-    return ", ".join(f"CAST({quoted(c)} AS TIMESTAMP) AS {quoted(c)}" if c in odd else quoted(c) for c in described)
+
+def _needs_cast(arrow_type: pa.DataType, found: duckdb.DuckDBPyType) -> bool:
+    """Whether a present column is a timestamp in another unit or zone (at any depth of a struct)."""
+    if pa.types.is_struct(arrow_type):
+        if found.id != "struct":
+            return False  # the schema check names the wrong type
+        children = dict(found.children)
+        return any(f.name in children and _needs_cast(f.type, children[f.name]) for f in arrow_type)
+    text = str(found)
+    return pa.types.is_timestamp(arrow_type) and text.startswith("TIMESTAMP") and text != "TIMESTAMP"
+
+
+def _mixed_layouts(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
+    """Whether the files' column names differ (2025 and 2026 exports side by side, say).
+
+    Read from the footers only. A difference in the root element's name alone (each writer names
+    it its own way) also counts: reading by name is then merely slower, never wrong.
+    """
+    if len(files) < 2:
+        return False
+    count = con.execute("SELECT count(DISTINCT names) FROM (SELECT list(name || ':' || coalesce(num_children, 0) "
+                        "ORDER BY name) AS names FROM parquet_schema($files) GROUP BY file_name)",
+                        {"files": files}).fetchone()
+    return bool(count and count[0] > 1)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _message(exc: BaseException) -> str:
@@ -396,12 +493,12 @@ def _as_list(value: Any) -> list[str]:
     return [os.fspath(v) for v in value]
 
 
-ICEBERG_TABLES = ("journal", "inventory")
+ICEBERG_TABLES = ("journal", "inventory", "annotation")
 _SAFE_LOCATION = re.compile(r"^[^\x00-\x1f\x7f'\\]+$")  # no control characters, quotes or backslashes
 
 
 def _iceberg_tables(value: Any) -> dict[str, str]:
-    """--iceberg values, `journal=LOCATION` / `inventory=LOCATION` (or a dict), checked."""
+    """--iceberg values, `journal=LOCATION` / `inventory=LOCATION` / `annotation=LOCATION` (or a dict), checked."""
     if value is None:
         return {}
     items = value.items() if isinstance(value, dict) else []
@@ -416,7 +513,8 @@ def _iceberg_tables(value: Any) -> dict[str, str]:
     tables: dict[str, str] = {}
     for table, location in items:
         if table not in ICEBERG_TABLES:
-            raise BadInput(f"--iceberg {table}=...: unknown table {table!r} (expected journal or inventory)")
+            raise BadInput(f"--iceberg {table}=...: unknown table {table!r} "
+                           f"(expected {', '.join(ICEBERG_TABLES[:-1])} or {ICEBERG_TABLES[-1]})")
         if not location or not _SAFE_LOCATION.match(location):
             raise BadInput(f"--iceberg {table}=: refused location {location!r} (empty, or holds a quote, "
                            "backslash or control character)")
@@ -437,7 +535,7 @@ def _metadata_location(location: str) -> str:
             keys = [o["Key"] for page in aws.session().client("s3").get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
         except Exception as exc:
-            raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from None
+            raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from exc
         names = [k.rsplit("/", 1)[-1] for k in keys if k.endswith(".metadata.json")]
         base = f"s3://{bucket}/{prefix}"
     else:
