@@ -117,7 +117,8 @@ def stress(name: str, args: list[str], environment: dict, before, check, runs: i
                 ok = False
             wrong_output += not ok
         if (i + 1) % 50 == 0:
-            print(f"  {name}: {i + 1}/{runs} runs, {sum(failures.values())} non-zero exits", file=sys.stderr)
+            print(f"  {name}: {i + 1}/{runs} runs, {sum(failures.values())} non-zero exits, "
+                  f"{wrong_output} wrong outputs", file=sys.stderr)
     return {"engine": name, "runs": runs, "failed": sum(failures.values()), "wrong_output": wrong_output,
             "seconds_per_run": (time.perf_counter() - started) / runs, "failures": failures}
 
