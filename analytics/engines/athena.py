@@ -14,7 +14,6 @@ quoted with quotes doubled, timestamps as TIMESTAMP '...'), never by string form
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import math
 import re
@@ -25,6 +24,7 @@ from typing import Any, ClassVar, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..buffers import arrow_copy
 from ..errors import BadInput, EngineError, Interrupted, QueryFailed, SQLRefused
 from ..params import bucket_names
 from ..values import byte_size
@@ -313,7 +313,7 @@ def from_csv(data: bytes, columns: list[dict]) -> pa.Table:
 
     names = [c["Name"] for c in columns]
     table = pacsv.read_csv(
-        io.BytesIO(data),
+        arrow_copy(data),  # Arrow memory, not io.BytesIO: see analytics/buffers.py
         read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], skip_rows=1),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
