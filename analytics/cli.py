@@ -19,7 +19,7 @@ from typing import IO, Any, Callable, Iterator, NoReturn
 
 from . import api, catalog as _catalog, output, settings
 from .errors import EXIT_BAD_INPUT, EXIT_ENGINE, BadInput, S3MetaError, Terminated, signal_text
-from .params import parse_assignments, parse_count
+from .params import parse_assignments, parse_count, parse_duration, parse_timestamp, utcnow
 from .values import byte_size
 from .version import __version__
 
@@ -45,6 +45,26 @@ def _count(low: int, high: int) -> Callable[[str], int]:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return count
+
+
+def _moment(text: str) -> str:
+    """A window edge (ISO 8601, `now` or a duration), checked as it is parsed so the error names the
+    flag; the API resolves it against its own clock."""
+    try:
+        parse_timestamp(text, utcnow())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _span(text: str) -> str:
+    try:
+        span = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if span is None:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 7d or 14d (got {text[:60]!r})")
+    return text
 
 
 def _nonempty(text: str) -> str:
@@ -386,9 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "versions they hide and write PREFIX.json (the plan, for review) and PREFIX.sh (one "
                     "`aws s3api delete-object` per marker). Nothing is run against S3. --bucket also limits "
                     "the plan to that bucket.")
-    p.add_argument("--since", default="24h",
+    p.add_argument("--since", default="24h", type=_moment,
                    help="start of the window, inclusive: ISO 8601 or a duration (default 24h)")
-    p.add_argument("--until", default="now", help="end of the window, exclusive (default now)")
+    p.add_argument("--until", default="now", type=_moment, help="end of the window, exclusive (default now)")
     p.add_argument("--requester", help="only markers placed by this account ID or principal")
     p.add_argument("--ip", help="only markers placed from this source IP address")
     p.add_argument("--output", required=True, type=_nonempty, metavar="PREFIX", help="write PREFIX.json and PREFIX.sh")
@@ -401,10 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "[since - --baseline, since) and write the findings as json, markdown or html. "
                     "Exit 0: no new finding at or above --fail-on; 1: some; 2: bad input; 3: engine "
                     "failure, a failed notification, or the --state lock held by another run.")
-    p.add_argument("--since", help="start of the window: ISO 8601 or a duration before --until "
+    p.add_argument("--since", type=_moment, help="start of the window: ISO 8601 or a duration before --until "
                                    "(default: the state's watermark minus the overlap, else 24h)")
-    p.add_argument("--until", help="end of the window, exclusive (default: now)")
-    p.add_argument("--baseline", metavar="DURATION", help="baseline length before --since (default 14d)")
+    p.add_argument("--until", type=_moment, help="end of the window, exclusive (default: now)")
+    p.add_argument("--baseline", type=_span, metavar="DURATION", help="baseline length before --since (default 14d)")
     p.add_argument("--format", dest="report_format", action="append", choices=("json", "markdown", "html"),
                    help="output format; repeat for several (default json)")
     p.add_argument("--output", "-o", type=_nonempty, metavar="FILE",
