@@ -30,10 +30,13 @@ T = datetime(2025, 11, 20, 21, 4, 5)
 def _activity() -> list[dict]:
     """A few aggregate rows of detect_activity: per-prefix hourly counts and per-actor pairs."""
     rows = []
-    for hour, kind, events in ((1, "CREATE", 40), (9, "CREATE", 55), (9, "UPDATE_METADATA", 7),
-                               (21, "DELETE_MARKER", 120), (22, "DELETE", 3), (-30, "CREATE", 50)):
+    for hour, kind, actor, events in ((1, "CREATE", "user", 40), (9, "CREATE", "user", 55),
+                                      (9, "UPDATE_METADATA", "user", 7), (21, "DELETE_MARKER", "user", 120),
+                                      (22, "DELETE", "unattributed", 3), (0, "DELETE_MARKER", "lifecycle", 900),
+                                      (0, "UPDATE_METADATA", "lifecycle", 300), (-30, "CREATE", "user", 50)):
         at = SINCE + timedelta(hours=hour)
-        rows.append({"grain": "prefix", "in_window": hour >= 0, "hour": at, "kind": kind, "events": events,
+        rows.append({"grain": "prefix", "in_window": hour >= 0, "hour": at, "kind": kind, "actor_class": actor,
+                     "events": events,
                      "bucket": "acme-prod-data", "top_level_prefix": "finance" if kind.startswith("DELETE") else
                      "<script>", "source_ip_address": None, "requester": None, "first_seen": at, "last_seen": at})
     for ip, requester, events in (("203.0.113.66", "999988887777", 120), ("10.0.3.4", "111122223333", 95),
@@ -46,7 +49,8 @@ def _activity() -> list[dict]:
 
 def fixed_report() -> Report:
     """Every kind of content a report carries: each severity, an old finding, a rule's finding, hostile
-    keys and titles, evidence of every shape, both notification outcomes."""
+    keys and titles, evidence of every shape, both notification outcomes, an incident of related findings
+    (the mass delete and the new requester behind it), and a command value that needs bash's $'...'."""
     findings = worst_first([
         Finding("mass_delete", "critical", "120 delete markers by 999988887777 from 203.0.113.66 (a new IP)",
                 "acme-prod-data", {"count": 120, "requester": "999988887777", "source_ip": "203.0.113.66",
@@ -58,6 +62,18 @@ def fixed_report() -> Report:
                 "acme-prod-data", {"deletes": 3, "prefix": "finance/", "requester": None, "matching_rows": 2},
                 "Restore the objects; legal holds forbid deletes.", subject=("finance/",), first_seen=T,
                 last_seen=T),
+        Finding("new_requester", "medium", "New requester 999988887777: 120 events, never seen in the baseline",
+                "acme-prod-data", {"requester": "999988887777", "source_ip": "203.0.113.66", "count": 120,
+                                   "source_ips": {"203.0.113.66": 120}, "first_seen": T,
+                                   "last_seen": T + timedelta(minutes=14)},
+                "Confirm the account is expected.", subject=("999988887777",), first_seen=T,
+                last_seen=T + timedelta(minutes=14)),
+        Finding("encryption_rule", "high", "2 uploads under ssekms-only/'q'\u202e/ with weaker encryption",
+                "acme-prod-data", {"prefix": "ssekms-only/'q'\u202e/", "count": 2, "requester": "111122223333",
+                                   "statuses": {"unencrypted": 2}, "first_seen": T - timedelta(hours=12),
+                                   "last_seen": T - timedelta(hours=11, minutes=30)},
+                "Re-encrypt the listed objects (`aws s3 cp --sse aws:kms` in place).", subject=("ssekms-only/",),
+                first_seen=T - timedelta(hours=12), last_seen=T - timedelta(hours=11, minutes=30)),
         Finding("unencrypted_upload", "medium", "4 unencrypted uploads by 111122223333", "acme.media.assets",
                 {"count": 4, "keys": {"uploads/a|b.png": 1, "uploads/[c]_*d*.png": 3}},
                 "Set default encryption on the bucket.", subject=("111122223333",), first_seen=T, last_seen=T),
@@ -67,9 +83,9 @@ def fixed_report() -> Report:
         Finding("change_surge", "info", "日本語 tags changed on 7 objects", None, {"count": 7, "ratio": 2.5},
                 "Nothing to do unless unexpected.", subject=("tags",), first_seen=T, last_seen=T),
     ])
-    by_severity = {"info": 1, "low": 1, "medium": 1, "high": 1, "critical": 1}
+    by_severity = {"info": 1, "low": 1, "medium": 2, "high": 2, "critical": 1}
     stats = {"engine": "duckdb", "queries": 7, "elapsed_seconds": 0.512, "window_events": 225,
-             "baseline_events": 50, "findings": len(findings), "new_findings": 4, "by_severity": by_severity}
+             "baseline_events": 50, "findings": len(findings), "new_findings": 6, "by_severity": by_severity}
     notifications = [{"channel": "sns", "target": "arn:aws:sns:us-east-1:111122223333:s3meta", "ok": True,
                       "error": None, "findings": 2, "message_id": "m-1"},
                      {"channel": "webhook", "target": "https://hooks.example.com/…", "ok": False,

@@ -22,6 +22,7 @@ from ..errors import BadInput
 from ..params import parse_duration, parse_timestamp, utc_naive
 from ..values import jsonable
 from .config import Config, load_config
+from .incidents import Incident, group
 from .render import RENDERERS, chart_data
 from .rules import findings as rule_findings
 from .state import State, event_id
@@ -47,6 +48,12 @@ class Report:
     state: State | None = None
     # First sightings in this run (value -> first time), for the state's first-seen sets.
     sightings: tuple = ((), ())
+    # Related findings grouped (analytics.report.incidents); computed from `findings` when not given.
+    incidents: list[Incident] | None = None
+
+    def __post_init__(self) -> None:
+        if self.incidents is None:
+            self.incidents = group(self.findings)
 
     # --- decisions --------------------------------------------------------------------------------
     def at_or_above(self, severity: str, new_only: bool = True) -> list[Finding]:
@@ -61,6 +68,7 @@ class Report:
 
     # --- outputs ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        of = {id(f): i for i in self.incidents or [] for f in i.findings}
         return {
             "schema_version": SCHEMA_VERSION,
             "generated_at": jsonable(self.generated_at),
@@ -68,10 +76,17 @@ class Report:
             "baseline": {"since": jsonable(self.baseline_since), "until": jsonable(self.since),
                          "observed_since": jsonable(self.observed_since),
                          "hours": round((self.since - self.observed_since).total_seconds() / 3600, 2)},
-            "findings": [f.to_dict() for f in self.findings],
+            "findings": [self._finding_dict(f, of.get(id(f))) for f in self.findings],
+            "incidents": [i.to_dict() for i in self.incidents or []],
             "stats": jsonable(self.stats),
             "notifications": jsonable(self.notifications),
         }
+
+    @staticmethod
+    def _finding_dict(f: Finding, incident: Incident | None) -> dict[str, Any]:
+        # Added to the finding's own fields: when it was seen, and the incident it belongs to.
+        return {**f.to_dict(), "first_seen": jsonable(f.first_seen), "last_seen": jsonable(f.last_seen),
+                "incident": incident.id if incident else None}
 
     def render(self, fmt: str) -> str:
         return RENDERERS[fmt](self)
