@@ -149,8 +149,8 @@ INVESTIGATE = [
     ("md", """\
 # Investigate an incident: from a finding to a restore plan
 
-1. **The finding**: the scheduled report (`s3meta report`), replayed here day by day over the
-   data, flags a mass delete by one actor.
+1. **The incident**: the scheduled report (`s3meta report`), replayed here day by day over the
+   data, groups related findings into incidents; we pick the mass delete that hid the most keys.
 2. **The actor**: everything that account and that IP address did around the burst.
 3. **The keys**: the version history of a few keys it touched.
 4. **The restore plan**: the versions its markers hide, as JSON to review and an AWS CLI script that
@@ -164,12 +164,14 @@ plan_prefix = "build/restore/incident"  # the plan is written to PREFIX.json and
     ("code", """\
 from datetime import timedelta
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 
 import analytics
 from analytics import report, restore
 from analytics.detectors import severity_rank
+from analytics.detectors.wording import burst
 from analytics.notebook import data_end, data_folder, manifest, window
 from analytics.params import parse_duration
 from analytics.report.state import State
@@ -178,33 +180,49 @@ session = analytics.connect(data=data_folder(data))
 w = window(data, span)
 w"""),
     ("md", """\
-## 1. The finding
+## 1. The incident
 
 What cron would have produced: one report a day, each against its 14-day baseline, with a state
-that remembers what was already reported. Only new findings are kept."""),
+that remembers what was already reported. Each report groups related findings (same actor, IP or
+prefix, at the same time) into incidents; only incidents with a new finding are kept."""),
     ("code", """\
-end, state, findings = data_end(data), State(), []
+end, state, incidents = data_end(data), State(), []
 for day in range(parse_duration(span).days - 1, -1, -1):
     daily = report.run(session, since=end - timedelta(days=day + 1), until=end - timedelta(days=day), state=state)
-    findings += [f for f in daily.findings if f.new]
+    incidents += [i for i in daily.incidents if i.new]
     daily.commit()
-pd.DataFrame([(f.severity, f.detector, f.bucket, f.title) for f in findings],
-             columns=["severity", "detector", "bucket", "title"])"""),
+pd.DataFrame([(i.severity, i.title, len(i.findings), i.first_seen) for i in incidents],
+             columns=["severity", "incident", "findings", "first seen (UTC)"])"""),
+    ("md", """\
+Which one first? Not the first critical in time: on the first day of the journal the baseline is
+empty, so every busy account is "never seen before" and a routine hour of its deletes reads as a
+critical mass delete (a report still learning its baseline may hold those at info, but the choice
+here must not rest on that). What an attacker does is hide many keys at once, so take the mass
+delete that counted the most deletes, then the worst severity. Its incident holds the related
+findings and the command the report says to run next."""),
     ("code", """\
-mass = sorted((f for f in findings if f.detector == "mass_delete"), key=lambda f: -severity_rank(f.severity))
+mass = [(i, f) for i in incidents for f in i.findings if f.detector == "mass_delete"]
 if mass:
-    finding = mass[0]
+    incident, finding = max(mass, key=lambda p: (p[1].evidence.get("count") or 0, severity_rank(p[1].severity)))
     actor, ip = finding.evidence.get("requester"), finding.evidence.get("source_ip")
     first, last = finding.first_seen, finding.last_seen
-    print(f"{finding.severity.upper()}: {finding.title}\\nrunbook: {finding.runbook}")
+    step = next(s for s in incident.steps if s.argv[1] == "restore-plan")
+    selection = {k: v for k, v in step.options().items() if k != "output"}
+    deletes = finding.evidence["count"]
+    print(f"{incident.severity.upper()}: {incident.title}")
+    for f in incident.findings[1:]:
+        print(f"  related: {f.severity} {f.title}")
+    print(f"next: {step.command}")
 else:  # no mass delete in these days: take the fastest burst of delete markers instead
     bursts = [r for r in session.run("delete_markers_by_actor", **w).rows()
               if r["requester"] != "s3.amazonaws.com" and r["delete_markers"] >= 10]
-    burst = max(bursts, key=lambda r: r["delete_markers"] / max(
+    found = max(bursts, key=lambda r: r["delete_markers"] / max(
         (r["last_marker_at"] - r["first_marker_at"]).total_seconds() / 60, 1.0))
-    actor, ip = burst["requester"], burst["source_ip_address"]
-    first, last = burst["first_marker_at"], burst["last_marker_at"]
-print(f"actor {actor} from {ip}, {first} to {last}")"""),
+    actor, ip = found["requester"], found["source_ip_address"]
+    first, last, deletes = found["first_marker_at"], found["last_marker_at"], found["delete_markers"]
+    selection = {"requester": actor, "ip": ip, "since": first.isoformat(),
+                 "until": (last + timedelta(seconds=1)).isoformat()}
+print(f"actor {actor} from {ip}, {first} to {last} UTC")"""),
     ("md", """\
 ## 2. The actor
 
@@ -220,8 +238,13 @@ summary"""),
 frame = by_ip.df()
 per_minute_ip = frame.groupby([frame["record_timestamp"].dt.floor("min"), "requester"]).size().unstack(fill_value=0)
 fig, ax = plt.subplots(figsize=(10, 3))
-per_minute_ip.plot(ax=ax, drawstyle="steps-post")
-ax.set(title=f"Records per minute from {ip}, by requester", xlabel="", ylabel="records")
+for requester in per_minute_ip.columns:
+    ax.step(per_minute_ip.index, per_minute_ip[requester], where="post", label=requester, linewidth=1)
+# The burst itself, from its first to its last delete.
+ax.axvspan(first, last, color="tab:red", alpha=0.15, label=f"the burst: {burst(deletes, 'delete', first, last)}")
+ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+ax.set(title=f"Records per minute from {ip}, by requester", xlabel="time (UTC)", ylabel="records per minute")
+ax.legend(loc="upper left", fontsize=8)
 plt.show()
 by_ip"""),
     ("md", """\
@@ -238,10 +261,11 @@ for bucket, key in touched.head(3).itertuples(index=False):
 
 For each marker this actor placed in the burst: is it still the current version, and which version
 does it hide? The plan lists them all; the script removes only the markers that are still current
-and hide a version that still exists. `until` is exclusive, so it is one second past the last marker."""),
+and hide a version that still exists. The selection is the one in the report's next command
+(`s3meta restore-plan ...`), made here through the API: `until` is exclusive, one second past the
+last marker."""),
     ("code", """\
-plan = restore.plan(session, since=first.isoformat(), until=(last + timedelta(seconds=1)).isoformat(),
-                    requester=actor, ip=ip)
+plan = restore.plan(session, **selection)
 plan"""),
     ("code", """\
 json_path, script_path = plan.write(plan_prefix)

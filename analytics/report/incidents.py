@@ -117,6 +117,22 @@ class Step:
             pieces[-1].append(shell_quote(a))
         return [" ".join(p) for p in pieces]
 
+    def options(self) -> dict[str, str]:
+        """The command's options and query parameters by name (`--ip X` and `-p ip=X` both give ip),
+        to make the same call through the API: `restore.plan(session, **step.options())`."""
+        out: dict[str, str] = {}
+        args = iter(self.argv[2:])
+        for a in args:
+            if a == "-p":
+                name, _, value = next(args, "").partition("=")
+            elif a.startswith("--"):
+                name, eq, value = a[2:].partition("=")
+                value = value if eq else next(args, "")
+            else:
+                continue  # the query's name
+            out[name.replace("-", "_")] = value
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {"command": self.command, "argv": list(self.argv), "why": self.why}
 
