@@ -99,3 +99,88 @@ def test_default_data_folder_is_found_from_the_notebooks_folder(tmp_path, monkey
     assert notebook.data_folder("demo") == tmp_path / "demo"
     assert notebook.window("demo", "7d") == {"since": "7d", "until": "2025-11-30T00:00:00"}
     assert notebook.manifest(tmp_path / "notebooks") is None
+
+
+# --- the charts, as figures ------------------------------------------------------------------------
+
+def _execute_here(name: str, parameters: dict) -> dict:
+    """Run a notebook's code cells in this process, as papermill would (parameters after the tagged
+    cell), with matplotlib's Agg backend, so the test can read the figures the cells drew."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.close("all")
+    nb = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
+    namespace: dict = {"display": lambda *args, **kwargs: None}
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        exec(compile("".join(cell["source"]), f"{name}:{cell['id']}", "exec"), namespace)  # noqa: S102
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            namespace.update(parameters)
+    return {ax.get_title(): ax for n in plt.get_fignums() for ax in plt.figure(n).axes}
+
+
+def _collisions(ax) -> list[tuple[str, str]]:
+    """Pairs of tick labels of one axis whose drawn boxes overlap."""
+    renderer = ax.figure.canvas.get_renderer()
+    ax.figure.canvas.draw()
+    pairs = []
+    for axis in (ax.xaxis, ax.yaxis):
+        labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent(renderer).expanded(0.98, 0.98) for t in labels]
+        pairs += [(labels[i].get_text(), labels[j].get_text()) for i in range(len(boxes))
+                  for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
+    return pairs
+
+
+def _shaded(ax, at) -> bool:
+    """Whether a shaded span (axvspan) covers the time `at`."""
+    import matplotlib.dates as mdates
+    x = mdates.date2num(at)
+    for patch in ax.patches:
+        box = patch.get_bbox() if hasattr(patch, "get_bbox") else None
+        if box is not None and box.x0 <= x <= box.x1 and box.height > 0:
+            return True
+    return False
+
+
+def test_explore_charts_label_utc_mark_the_incident_and_stay_readable(generated, kernel_env, monkeypatch):
+    monkeypatch.chdir(NOTEBOOKS)
+    planted = json.loads((generated / "manifest.json").read_text(encoding="utf-8"))["incidents"]["mass_delete"]
+    axes = _execute_here("01_explore_journal.ipynb", {"data": str(generated)})
+    try:
+        from datetime import datetime
+        burst_start = datetime.fromisoformat(planted["since"])
+        for title in ("Journal records per hour", "Deletes per hour"):
+            ax = axes[title]
+            assert "UTC" in ax.get_xlabel(), title
+            assert _shaded(ax, burst_start), f"{title}: the planted mass delete is not shaded"
+            assert any(planted["actor"] in t.get_text() for t in ax.texts), f"{title}: the incident is not named"
+        ips = next(ax for title, ax in axes.items() if title.startswith("Requests by source IP"))
+        shown = [t.get_text() for t in ips.get_yticklabels()]
+        # The NULL address (S3 and other AWS services) would dwarf every bar: counted in the title, not drawn.
+        assert not {"(AWS service)", "nan", "None", ""} & set(shown) and "AWS services" in ips.get_title()
+        assert len(shown) == 15
+        for title, ax in axes.items():
+            assert not _collisions(ax), f"{title}: tick labels overlap: {_collisions(ax)}"
+    finally:
+        import matplotlib.pyplot as plt
+        plt.close("all")
+
+
+def test_investigate_chart_marks_the_burst_in_utc(generated, kernel_env, monkeypatch, tmp_path):
+    monkeypatch.chdir(NOTEBOOKS)
+    planted = json.loads((generated / "manifest.json").read_text(encoding="utf-8"))["incidents"]["mass_delete"]
+    axes = _execute_here("02_investigate_incident.ipynb",
+                         {"data": str(generated), "span": f"{DAYS}d", "plan_prefix": str(tmp_path / "plan")})
+    try:
+        from datetime import datetime
+        ax = next(ax for title, ax in axes.items() if title.startswith("Records per minute from"))
+        assert planted["ip"] in ax.get_title() and "UTC" in ax.get_xlabel()
+        assert _shaded(ax, datetime.fromisoformat(planted["since"]) + (datetime.fromisoformat(planted["until"]) -
+                                                                         datetime.fromisoformat(planted["since"])) / 2)
+        assert not _collisions(ax)
+    finally:
+        import matplotlib.pyplot as plt
+        plt.close("all")
