@@ -11,6 +11,7 @@ and review the diff before committing it:
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from analytics.detectors import Finding, worst_first
 from analytics.report import Config, Report
-from analytics.report.render import chart_data
+from analytics.report.render import chart_data, nice_ceiling
 from conftest import ODD_KEY, SCRIPT_KEY
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -116,3 +117,69 @@ def test_the_golden_report_escapes_what_it_must():
         assert "<script>" not in page and "<img" not in page and "<b>Internal" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;script&gt;" in html
     assert "uploads/a\\|b.png" in md
+
+
+# --- what the goldens must keep, whatever else changes ----------------------------------------------------
+
+def _code_blocks(md: str) -> list[str]:
+    return re.findall(r"^(`{3,})sh\n(.*?)\n\1$", md, flags=re.S | re.M)
+
+
+def test_markdown_code_is_literal_and_counts_agree():
+    r = fixed_report()
+    md = r.render("markdown")
+    # Commands are fenced as they are typed: no Markdown escaping inside (a backslash would be copied too).
+    commands = [s.command for i in r.incidents for s in i.steps]
+    assert [code for _, code in _code_blocks(md)] == commands and commands
+    assert "$'prefix=ssekms-only/\\'q\\'\\u202e/'" in md and "\\_" not in "".join(commands)
+    assert "`aws s3 cp --sse aws:kms`" in md  # a runbook's code span, unescaped
+    assert "**7 findings in 6 incidents" in md and "| 1 | critical |" in md
+    # Prose around code is still escaped.
+    assert "mass\\_delete" in md
+
+
+def test_html_is_triage_first():
+    r = fixed_report()
+    page = r.render("html")
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    # Incidents first, worst first, before any chart.
+    positions = [page.index(f'id="incident-{i.number}"') for i in r.incidents]
+    assert positions == sorted(positions) and positions[-1] < page.index("<h2>Activity</h2>")
+    # High and critical are open, with their findings open; lower ones are one line until opened.
+    assert '<div class="incident critical" id="incident-1">' in page
+    assert '<details class="finding critical" open>' in page and '<details class="finding high" open>' in page
+    assert '<details class="incident medium" id="incident-4">' in page and \
+        '<details class="finding medium" open>' not in page
+    # Evidence as tables, not JSON; the next command, whole, where the incident is.
+    assert '{"203.0.113.66"' not in page and '<td><code>203.0.113.66</code></td><td class="n">120</td>' in page
+    first = page[page.index('id="incident-1"'):page.index('id="incident-2"')]
+    assert "s3meta restore-plan</span> <span class=\"w\">--requester 999988887777</span>" in first
+
+
+def test_html_charts_have_utc_times_a_scale_and_a_legend():
+    page = fixed_report().render("html")
+    users = page[page.index("Users and services"):page.index("S3 Lifecycle and permanent deletes")]
+    lifecycle = page[page.index("S3 Lifecycle and permanent deletes"):page.index("Top prefixes")]
+    for chart in (users, lifecycle):
+        assert "time (UTC), 2025-11-20 00:00 to 2025-11-21 00:00" in chart
+        assert '<span style="bottom:0%">0</span>' in chart  # a y scale from 0
+        assert ">Nov 20<" in chart and ">12:00<" in chart and ">Nov 21<" in chart  # UTC time ticks
+    # The hour in the tooltips; Lifecycle's 900 expirations on their own chart, not on the users' scale.
+    assert "<title>2025-11-20 21:00 to 22:00 UTC&#10;delete markers: 120</title>" in users
+    assert "Lifecycle expirations: 900" in lifecycle and "Lifecycle" not in users.split("</svg>")[0]
+    assert '<span style="bottom:100%">120</span>' in users and '<span style="bottom:100%">1,200</span>' in lifecycle
+    # One mark per incident, numbered, with a legend saying what the marks mean.
+    assert "&#9660;1</span>" in users and "where incident N starts" in users
+
+
+def test_chart_data_keeps_lifecycle_apart():
+    c = fixed_report().charts
+    assert c["series"]["delete_markers"][21] == 120 and c["series"]["lifecycle_deletes"][0] == 900
+    assert c["series"]["lifecycle_changes"][0] == 300 and c["series"]["permanent_deletes"][22] == 3
+    assert sum(c["series"]["metadata"]) == 7  # user metadata changes only
+
+
+@pytest.mark.parametrize("value, top", [(0, 1), (1, 1), (7, 8), (10, 10), (11, 12), (150, 150), (1003, 1200),
+                                         (2379, 2500), (9001, 10000)])
+def test_a_y_scale_ends_on_a_round_number(value, top):
+    assert nice_ceiling(value) == top

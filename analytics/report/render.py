@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..detectors import SEVERITIES, severity_rank, top
-from ..detectors.wording import duration, plural, seconds_text
+from ..detectors.wording import duration, plural
 from ..values import display, jsonable
 
 if TYPE_CHECKING:
@@ -113,6 +113,12 @@ def _span(first: datetime | None, last: datetime | None) -> str:
     return f"{_utc(first)} to {end} UTC ({duration(first, last)})"
 
 
+def _length(since: datetime, until: datetime) -> str:
+    """A window's length: in hours up to two days (a daily report's is "24 h"), else as duration() says."""
+    hours = (until - since).total_seconds() / 3600
+    return f"{hours:g} h" if hours <= 48 and hours == int(hours) else duration(since, until)
+
+
 def _counts(report: Report) -> str:
     by = report.stats["by_severity"]
     return ", ".join(f"{by[s]} {s}" for s in reversed(SEVERITIES) if by.get(s)) or "none"
@@ -194,7 +200,7 @@ def render_markdown(report: Report) -> str:
     out = io.StringIO()
     out.write("# S3 Metadata anomaly report\n\n")
     out.write(f"Window {_md(_utc(report.since))} to {_md(_utc(report.until))} UTC "
-              f"({seconds_text((report.until - report.since).total_seconds())}); baseline from "
+              f"({_length(report.since, report.until)}); baseline from "
               f"{_md(_utc(report.baseline_since))} (observed from {_md(_utc(report.observed_since))}).\n\n")
     out.write(f"**{_md(_summary(report))}.**\n\n")
     incidents = report.incidents or []
@@ -272,7 +278,7 @@ ul.keys{margin:0;padding-left:18px}
 .yaxis span{position:absolute;right:5px;transform:translateY(50%)}
 .area{position:relative;flex:1;border-left:1px solid #adb5bd;border-bottom:1px solid #adb5bd}
 .area svg{position:absolute;inset:0;width:100%;height:100%;overflow:visible}
-.mark{position:absolute;transform:translateX(-50%);font-size:12px;line-height:1;font-weight:700}
+.mark{position:absolute;font-size:12px;line-height:1;font-weight:700;white-space:nowrap}
 .xaxis{position:relative;height:18px;margin-left:44px;font-size:11px;color:#5a6472}
 .xaxis span{position:absolute;transform:translateX(-50%);white-space:nowrap;top:2px}
 .axis{font-size:12px;color:#5a6472;margin:2px 0 0 44px}
@@ -379,7 +385,7 @@ def render_html(report: Report) -> str:
              f"<style>{_CSS}</style></head><body>",
              "<h1>S3 Metadata anomaly report</h1>",
              f"<p class=\"meta\">{_e(_utc(report.since, False))} to {_e(_utc(report.until, False))} UTC "
-             f"({_e(seconds_text((report.until - report.since).total_seconds()))}) &middot; baseline from "
+             f"({_e(_length(report.since, report.until))}) &middot; baseline from "
              f"{_e(_utc(report.baseline_since, False))}, observed from {_e(_utc(report.observed_since, False))}"
              f" &middot; generated {_e(_utc(report.generated_at))} UTC</p>"]
     sev = report.stats["by_severity"]
@@ -457,22 +463,26 @@ def _chart(title: str, c: dict[str, Any], series: tuple, incidents: dict[str, In
             continue
         at = start + timedelta(hours=i * step)
         # The tooltip names the column's time and every count in it, whichever part the pointer is on.
-        tip = "\n".join([f"{_utc(at, False)} to {(at + timedelta(hours=step)).strftime('%H:%M')} UTC"] +
-                        [f"{label}: {c['series'][name][i]:,}" for name, label, _ in series if c["series"][name][i]])
+        tip = "&#10;".join(_e(line) for line in (
+            [f"{_utc(at, False)} to {(at + timedelta(hours=step)).strftime('%H:%M')} UTC"] +
+            [f"{label}: {c['series'][name][i]:,}" for name, label, _ in series if c["series"][name][i]]))
         y = 100.0
         for name, _, color in series:
             h = c["series"][name][i] / scale * 100
             if h:
                 y -= h
                 out.append(f"<rect x=\"{i * 10 + 1}\" y=\"{y:.2f}\" width=\"8\" height=\"{h:.2f}\" "
-                           f"fill=\"{color}\"><title>{_e(tip)}</title></rect>")
+                           f"fill=\"{color}\"><title>{tip}</title></rect>")
     for x, severity, _, _, _ in marks:
         out.append(f"<line x1=\"{x * width / 100:.2f}\" y1=\"0\" x2=\"{x * width / 100:.2f}\" y2=\"100\" "
                    f"stroke=\"{_MARK_COLORS.get(severity, '#e67700')}\" stroke-dasharray=\"3,3\" "
                    "vector-effect=\"non-scaling-stroke\"/>")
     out.append("</svg>")
-    out += [f"<span class=\"mark sev-{_e(severity)}\" style=\"left:{x:.2f}%;top:-{(row + 1) * _MARK_ROW}px\" "
-            f"title=\"{_e(tip)}\">&#9660;{number}</span>" for x, severity, number, tip, row in marks]
+    # A label is centred on its time, except at the ends, where it would stick out of the chart.
+    out += [f"<span class=\"mark sev-{_e(severity)}\" style=\"left:{x:.2f}%;top:-{(row + 1) * _MARK_ROW}px;"
+            f"transform:translateX(-{0 if x < 3 else 100 if x > 97 else 50}%)\" title=\"{_e(tip)}\">"
+            f"&#9660;{number}</span>"
+            for x, severity, number, tip, row in marks]
     out.append("</div></div><div class=\"xaxis\">")
     for at, minor in _ticks(start, hours):
         x = (at - start).total_seconds() / 3600 / hours * 100
