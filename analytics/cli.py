@@ -159,6 +159,7 @@ def cmd_restore_plan(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Scheduled anomaly report: findings as json/markdown/html, state, notifications, exit by severity."""
     from . import report as _report
+    from .files import remove_leftovers
 
     formats = list(dict.fromkeys(args.report_format or ["json"]))
     if len(formats) > 1 and not args.output:
@@ -173,12 +174,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     def write(result) -> None:
         for fmt, target in targets.items():
+            if target and args.state:  # under the state's lock: no other scheduled run writes these
+                remove_leftovers(target)
             with _destination(target, False) as out:
                 out.write(result.render(fmt))
 
     result = _report.scheduled(lambda: _session(args, document), config, state_path=args.state, since=args.since,
                                until=args.until, baseline=args.baseline, fail_on=fail_on,
                                sns_topic_arn=args.sns_topic, webhook_url=args.webhook, write=write)
+    for note in result.notes:
+        print(f"s3meta: {note}", file=sys.stderr)
     failed = [x for x in result.notifications if not x.get("ok")]
     for x in failed:
         print(f"s3meta: notification via {x['channel']} failed: {x.get('error')}", file=sys.stderr)

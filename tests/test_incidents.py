@@ -209,8 +209,7 @@ def test_one_unencrypted_upload_is_singular(tmp_path):
     write_tables(tmp_path, rows, HAND_INVENTORY)
     with analytics.connect(data=tmp_path, clock=lambda: T + timedelta(hours=1)) as session:
         r = report.run(session, since="24h")
-    titles = {f.detector: f.title for f in r.findings}
-    assert titles["unencrypted_upload"] == "1 unencrypted upload by 111122223333"
-    assert titles["new_requester"].startswith("New requester 111122223333: 1 event,")
+    # A journal this young has no baseline: the report is learning and only absolute rules speak.
+    assert [f.title for f in r.findings] == ["1 unencrypted upload by 111122223333"]
     for page in (r.render("markdown"), r.render("html")):
-        assert "3 findings in 1 incident" in page and "1 journal record in the window" in page
+        assert "1 finding in 1 incident" in page and "1 journal record in the window" in page

@@ -202,6 +202,8 @@ def render_markdown(report: Report) -> str:
     out.write(f"Window {_md(_utc(report.since))} to {_md(_utc(report.until))} UTC "
               f"({_length(report.since, report.until)}); baseline from "
               f"{_md(_utc(report.baseline_since))} (observed from {_md(_utc(report.observed_since))}).\n\n")
+    for note in d["notes"]:
+        out.write(f"> **{_md(note, 1000)}**\n\n")
     out.write(f"**{_md(_summary(report))}.**\n\n")
     incidents = report.incidents or []
     if incidents:
@@ -269,7 +271,7 @@ summary{cursor:pointer}summary .title{display:inline}
 .next{background:#f1f3f5;border-radius:6px;padding:6px 10px;margin:8px 0}
 .next .why{margin:4px 0 2px}.next code{display:block;background:#fff;border:1px solid #dee2e6;
 border-radius:4px;padding:6px 8px}.next .w{display:inline-block;max-width:100%}
-.hint{color:#5a6472;font-size:13px;margin:4px 0}
+.hint{color:#5a6472;font-size:13px;margin:4px 0}.note{background:#fff3bf;padding:6px 10px;border-radius:4px}
 details.finding{border-top:1px solid #e3e7ed;padding:6px 0}details.finding>summary{font-weight:600}
 .detail{color:#5a6472;font-weight:400}
 ul.keys{margin:0;padding-left:18px}
@@ -388,6 +390,7 @@ def render_html(report: Report) -> str:
              f"({_e(_length(report.since, report.until))}) &middot; baseline from "
              f"{_e(_utc(report.baseline_since, False))}, observed from {_e(_utc(report.observed_since, False))}"
              f" &middot; generated {_e(_utc(report.generated_at))} UTC</p>"]
+    parts.extend(f"<p class=\"note\">{_e(note)}</p>" for note in d["notes"])
     sev = report.stats["by_severity"]
     parts.append("<p class=\"summary\">" + " ".join(
         f"<span class=\"badge {s}\">{_e(sev[s])} {_e(s)}</span>" for s in reversed(SEVERITIES) if sev.get(s)) +
