@@ -40,7 +40,8 @@ PROBE = """<script>
   const out = [];
   for (const e of document.querySelectorAll("body *")) {
     const r = e.getBoundingClientRect();
-    if (r.width && (r.right > width + 0.5 || r.left < -0.5)) out.push(`${e.tagName}.${e.className.baseVal ?? e.className}`);
+    const name = `${e.tagName}.${e.className.baseVal ?? e.className}`;
+    if (r.width && (r.right > width + 0.5 || r.left < -0.5)) out.push(name);
   }
   const first = document.querySelector(".incident");
   const box = (e) => e ? e.getBoundingClientRect() : null;

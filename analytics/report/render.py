@@ -324,8 +324,9 @@ def _h_value(value: Any) -> str:
         if not value:
             return "none"
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
-            return "<table class=\"counts\">" + "".join(f"<tr><td><code>{_e(k)}</code></td><td class=\"n\">{_h_value(v)}</td></tr>"
-                                       for k, v in value.items()) + "</table>"
+            rows = "".join(f"<tr><td><code>{_e(k)}</code></td><td class=\"n\">{_h_value(v)}</td></tr>"
+                           for k, v in value.items())
+            return f"<table class=\"counts\">{rows}</table>"
         return _kv(value)
     if isinstance(value, (list, tuple)):
         if not value:
