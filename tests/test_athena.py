@@ -26,11 +26,12 @@ def column(name, type_):
             "CatalogName": "hive", "SchemaName": "", "TableName": ""}
 
 
-def can(server, columns, rows):
-    """Queue one canned result: moto hands it to the next query and writes its CSV to S3."""
+def can(server, columns, rows, region="us-east-1"):
+    """Queue one canned result: moto hands it to the next query (in `region`) and writes its CSV to S3."""
     header = {"Data": [{"VarCharValue": name} for name, _ in columns]}
     data = [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in rows]
-    body = {"results": [{"rows": [header, *data], "column_info": [column(n, t) for n, t in columns]}]}
+    body = {"results": [{"rows": [header, *data], "column_info": [column(n, t) for n, t in columns]}],
+            "region": region}
     request = urllib.request.Request(server + "/moto-api/static/athena/query-results", method="POST",
                                      data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     assert urllib.request.urlopen(request).status == 201
@@ -68,6 +69,12 @@ def test_legacy_names_need_an_explicit_namespace(bucket):
     assert AthenaEngine(namespace="b_legacy_bucket1a2b3c").namespaces == ["b_legacy_bucket1a2b3c"]
 
 
+@pytest.mark.parametrize("bucket", ["", "x' OR '1'='1", "a", "no way"])
+def test_a_malformed_bucket_is_refused(bucket):
+    with pytest.raises(BadInput, match="^--bucket "):
+        AthenaEngine(buckets=[bucket])
+
+
 def test_engine_needs_a_bucket():
     with pytest.raises(BadInput, match="needs --bucket"):
         AthenaEngine()
@@ -98,6 +105,12 @@ def test_show_render_for_athena_prints_statement_context_and_parameters():
     assert "record_timestamp >= ?" in proc.stdout
     assert '-- context (athena): {"Catalog": "s3tablescatalog/aws-s3", "Database": "b_my_bucket"}' in proc.stdout
     assert "-- ExecutionParameters (athena): [\"TIMESTAMP '2025-11-20 00:00:00.000'\"" in proc.stdout
+
+
+@pytest.mark.parametrize("statement", ["SELECT 1", "VALUES 1", "VALUES (1, 'a'), (2, 'b')", "SHOW TABLES",
+                                       "EXPLAIN SELECT 1", "DESCRIBE journal", "WITH a AS (SELECT 1) SELECT * FROM a"])
+def test_read_only_statements_pass_athenas_check(statement):
+    assert AthenaEngine(buckets=["bkt"]).check_read_only(statement) == statement
 
 
 # --- against the emulator ----------------------------------------------------------------------------
@@ -140,7 +153,7 @@ def test_hostile_values_travel_as_quoted_literals(aws, tmp_path, value):
     (tmp_path / "by_key.sql").write_text("-- By key.\n--\n-- x\n-- @param key key: the key\n"
                                          "SELECT key FROM journal WHERE key = :key\n")
     can(aws, [("key", "varchar")], [])
-    with analytics.connect("athena", buckets=["b1"], output_location=RESULTS, catalog=str(tmp_path)) as session:
+    with analytics.connect("athena", buckets=["bkt-1"], output_location=RESULTS, catalog=str(tmp_path)) as session:
         result = session.run("by_key", key=value)
     sent = received(result.stats["query_execution_id"])
     assert sent["Query"] == "SELECT key FROM journal WHERE key = ?"  # the text never changes
@@ -150,7 +163,7 @@ def test_hostile_values_travel_as_quoted_literals(aws, tmp_path, value):
 def test_too_long_a_value_is_refused_before_sending(tmp_path):
     (tmp_path / "by_key.sql").write_text("-- By key.\n--\n-- x\n-- @param key key: the key\n"
                                          "SELECT key FROM journal WHERE key = :key\n")
-    with analytics.connect("athena", buckets=["b1"], catalog=str(tmp_path)) as session:
+    with analytics.connect("athena", buckets=["bkt-1"], catalog=str(tmp_path)) as session:
         assert len(session.render("by_key", key="k" * 1022).parameters[0]) == 1024
         with pytest.raises(BadInput, match="at most 1024"):
             session.render("by_key", key="k" * 1023)
@@ -167,6 +180,33 @@ def test_several_buckets_are_one_union_not_results_pasted_together(aws):
             'SELECT * FROM "s3tablescatalog/aws-s3"."b_acme_media_assets"."inventory") AS inventory') in sent["Query"]
     assert sent["QueryExecutionContext"] == {"Catalog": "s3tablescatalog/aws-s3"}
     assert result.rows() == [{"encryption_status": "SSE-S3", "number_of_keys": 3, "total_capacity_in_bytes": 300}]
+
+
+def test_several_buckets_rewrite_the_annotation_table_but_not_the_journals_annotation_column():
+    sql = ("SELECT j.key, j.annotation.name, annotation.size, a.text_value FROM journal AS j "
+           "JOIN annotation AS a ON a.object_key = j.key AND a.object_join_key = j.object_join_key "
+           "WHERE annotation.name IS NOT NULL")
+    engine = AthenaEngine(buckets=["acme-prod-data", "acme.media.assets"])
+    rendered = engine.render(sql)
+    union = ('(SELECT * FROM "s3tablescatalog/aws-s3"."b_acme-prod-data"."annotation" UNION ALL '
+             'SELECT * FROM "s3tablescatalog/aws-s3"."b_acme_media_assets"."annotation") AS a')
+    assert union in rendered.sql and rendered.sql.count("UNION ALL") == 2
+    # The struct column keeps its name: `annotation.name` is a field of the journal's column.
+    assert "j.annotation.name" in rendered.sql and "WHERE NOT annotation.name IS NULL" in rendered.sql
+    single = AthenaEngine(buckets=["acme-prod-data"]).render(sql)
+    assert single.sql == sql and single.context == {"Catalog": "s3tablescatalog/aws-s3", "Database": "b_acme-prod-data"}
+
+
+@pytest.mark.parametrize("statement", ["DROP TABLE annotation", "INSERT INTO annotation SELECT * FROM annotation",
+                                       "DELETE FROM annotation", "UPDATE annotation SET text_value = 'x'",
+                                       "SELECT * FROM annotation; DROP TABLE annotation"])
+def test_ad_hoc_sql_on_the_annotation_table_is_read_only_for_athena(statement):
+    engine = AthenaEngine(buckets=["acme-prod-data"])
+    from analytics.errors import SQLRefused
+    with pytest.raises(SQLRefused, match="^refused"):
+        engine.check_read_only(statement)
+    assert engine.check_read_only("SELECT annotation.name, text_value FROM journal, annotation") \
+        == "SELECT annotation.name, text_value FROM journal, annotation"
 
 
 def test_polling_goes_through_queued_and_running_with_progress(aws):
@@ -222,6 +262,16 @@ def test_cli_reports_cost_on_stderr(aws, tmp_path):
     assert "athena scanned 0 B" in proc.stderr and "estimated $0.000048" in proc.stderr
 
 
+@pytest.mark.parametrize("statement", ["SHOW TABLES", "EXPLAIN SELECT 1", "SHOW COLUMNS FROM journal"])
+def test_valid_show_and_explain_print_only_the_cost_line(aws, statement):
+    can(aws, [("x", "varchar")], [["a"]])
+    proc = cli("sql", statement, "--engine", "athena", "--bucket", "acme-prod-data", "--output-location", RESULTS,
+               "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("s3meta: 1 rows; athena scanned")
+
+
 def test_settings_from_a_config_profile(aws, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('[profiles.prod]\nengine = "athena"\nbuckets = ["acme-prod-data"]\n'
@@ -233,6 +283,33 @@ def test_settings_from_a_config_profile(aws, tmp_path):
     assert json.loads(proc.stdout) == [{"n": 7}]
     proc = cli("--config", str(config), "--profile", "nope", "sql", "SELECT 1", env=env)
     assert proc.returncode == 2 and "no profile 'nope' (profiles: prod)" in proc.stderr
+
+
+@pytest.mark.parametrize("variables,region", [
+    ({"AWS_REGION": "eu-west-1"}, "eu-west-1"),                                   # the README's promise
+    ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-west-2"}, "eu-west-1"),  # AWS_REGION first
+    ({"S3META_REGION": "ap-southeast-2", "AWS_REGION": "eu-west-1"}, "ap-southeast-2"),
+])
+def test_region_from_the_environment(aws, monkeypatch, tmp_path, variables, region):
+    """boto3 reads only AWS_DEFAULT_REGION; s3meta honours AWS_REGION as the AWS CLI and SDKs do."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))  # no region from a profile
+    can(aws, [("n", "bigint")], [["7"]], region=region)
+    proc = cli("sql", "SELECT 7 AS n", "--engine", "athena", "--bucket", "acme-prod-data",
+               "--output-location", RESULTS, "--format", "json", env=variables)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"n": 7}]
+    query_id = proc.stderr.split("(query ")[1].split(")")[0]
+    ran = boto3.client("athena", region_name=region).get_query_execution(QueryExecutionId=query_id)
+    assert ran["QueryExecution"]["Query"] == "SELECT 7 AS n"
+
+
+def test_no_region_at_all_is_one_line(aws, monkeypatch, tmp_path):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    proc = cli("sql", "SELECT 1", "--engine", "athena", "--bucket", "acme-prod-data")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("s3meta: error: no AWS region: pass --region, set AWS_REGION")
 
 
 # --- what moto cannot do: FAILED with Athena's reason, and cost figures, through botocore's Stubber ----
@@ -330,7 +407,7 @@ def test_multi_bucket_union_gives_the_same_rows_as_one_table_of_all_buckets(name
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("ATTACH ':memory:' AS \"s3tablescatalog/aws-s3\"")
-    for table in ("journal", "inventory"):
+    for table in ("journal", "inventory", "annotation"):
         con.read_parquet(sorted(str(p) for p in (small_data / table).glob("*.parquet"))).create_view(table)
         for bucket in buckets:
             schema = f'"s3tablescatalog/aws-s3"."{namespace_for(bucket)}"'

@@ -341,10 +341,14 @@ def test_every_planted_incident_is_found(incidents, config):
             malware[0].evidence["source_ip"]) == (mu["bucket"], mu["key"], mu["requester"], mu["ip"])
 
     assert any(f.detector == "new_requester" and f.evidence["requester"] == m["mass_delete"]["actor"] for f in found)
+    tampering = [f for f in found if f.detector == "annotation_tampering"]
+    at = m["annotation_tampering"]
+    assert [(f.severity, f.bucket, f.evidence["requester"], f.evidence["source_ip"], f.evidence["count"])
+            for f in tampering] == [("critical", at["bucket"], at["actor"], at["ip"], at["count"])]
     # Nothing else is high or critical: the planted incidents explain every alarm.
     loud = {(f.detector, f.evidence.get("prefix")) for f in found if severity_rank(f.severity) >= 3}
     assert loud <= {("mass_delete", None), ("delete_spike", "finance/"), ("encryption_rule", "ssekms-only/"),
-                    ("malware", None)}
+                    ("malware", None), ("annotation_tampering", None)}
 
 
 @pytest.mark.parametrize("seed,config", [(1, KMS_RULE), (2, {}), (3, {})])
@@ -356,7 +360,8 @@ def test_no_high_or_critical_finding_on_data_without_incidents(tmp_path, seed, c
 
 def test_the_manifest_lists_the_incidents_the_test_checks(incidents):
     _, manifest = incidents
-    assert set(manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload"}
+    assert set(manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload",
+                                          "annotation_tampering"}
     json.dumps(manifest)
 
 

@@ -346,7 +346,8 @@ def top(counts: dict[Any, int], n: int = 5) -> dict[Any, int]:
 
 
 # Detector modules register themselves on import.
-from . import actors, deletes, encryption, freshness, malware  # noqa: E402,F401
+# (annotation, not annotations: that name is taken here by `from __future__ import annotations`.)
+from . import actors, annotation, deletes, encryption, freshness, malware  # noqa: E402,F401
 
 __all__ = ["SEVERITIES", "Finding", "Inputs", "Allowlist", "DETECTORS", "Detector", "options", "register", "run_all",
            "severity_rank", "fingerprint", "spike", "worst_first"]

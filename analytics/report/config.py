@@ -182,6 +182,8 @@ def _detector_value(value: Any, default: Any, label: str, reading: _Reading) -> 
     elif isinstance(default, (int, float)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise reading.bad(f"{label} must be a number >= 0")
+    elif isinstance(default, list):
+        return _strings(value, label, reading)
     return value
 
 
