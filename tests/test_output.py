@@ -26,9 +26,9 @@ AWKWARD = pa.table({
 
 
 def written(fmt: str, table: pa.Table = AWKWARD, **kw) -> str:
-    buf = io.StringIO()
+    buf = io.BytesIO()  # every format writes bytes: UTF-8 whatever the locale
     output.write(table, fmt, buf, **kw)
-    return buf.getvalue()
+    return buf.getvalue().decode("utf-8")
 
 
 def test_json_is_an_array_of_objects_with_iso_timestamps_maps_and_nulls():

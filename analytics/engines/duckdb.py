@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 from urllib.parse import urlsplit
 
 import duckdb
+import pyarrow as pa
 
 from ..errors import BadInput, DataError, EngineError, SQLRefused
 from ..schema import TABLES
-from .base import Engine, Execution, Rendered
+from .base import Engine, Rendered, Stream
 
 # DuckDB type names accepted for each Arrow type of the schema. Timestamps may also arrive with a
 # zone (an export from Athena); the session zone is UTC, so they compare as AWS's UTC values do.
@@ -24,6 +25,10 @@ _ACCEPTED = {
     "map<string, string>": ("MAP(VARCHAR, VARCHAR)",),
 }
 
+
+# Rows per Arrow batch read from DuckDB: large enough that per-batch costs vanish, small enough that
+# a few batches in flight stay in tens of megabytes.
+BATCH_ROWS = 32_768
 
 # Athena (Trino) functions DuckDB lacks, as macros, so that one query text runs on both engines.
 ATHENA_FUNCTIONS = {
@@ -191,16 +196,28 @@ class DuckDBEngine(Engine):
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 
-    def _execute(self, rendered: Rendered) -> Execution:
+    def _stream(self, rendered: Rendered) -> Stream:
+        # DuckDB computes the answer as its batches are fetched (a streaming result), so an answer
+        # of any size is never held whole, and one read in part costs only that part.
         try:
-            cursor = self.con.execute(rendered.sql, rendered.parameters)
-            table = cursor.to_arrow_table()
+            reader = self.con.execute(rendered.sql, rendered.parameters).to_arrow_reader(BATCH_ROWS)
         except KeyboardInterrupt:
             self.con.interrupt()
             raise
         except duckdb.Error as exc:
             raise self._translate(exc) from None
-        return Execution(table)
+        return Stream(reader.schema, self._batches(reader), on_close=reader.close)
+
+    def _batches(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except KeyboardInterrupt:
+            self.con.interrupt()
+            raise
+        except duckdb.Error as exc:
+            raise self._translate(exc) from None
+        except (pa.ArrowException, OSError) as exc:  # a failure computing a batch arrives as Arrow's error
+            raise self._translate(_duckdb_error(exc)) from None
 
     def _statements(self, sql: str) -> list[tuple[str, str]]:
         try:
@@ -250,6 +267,16 @@ def _naive_utc_columns(described: dict[str, str], schema) -> str | None:
     def quoted(name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
     return ", ".join(f"CAST({quoted(c)} AS TIMESTAMP) AS {quoted(c)}" if c in odd else quoted(c) for c in described)
+
+
+def _duckdb_error(exc: Exception) -> duckdb.Error:
+    """DuckDB's own exception for an error that reached us through the Arrow stream, as text only
+    ("Invalid Input Error: ...", "Out of Memory Error: ..."), so that it is translated like any other."""
+    kind, found, _ = str(exc).partition(" Error: ")
+    classes = {name.lower(): cls for name, cls in vars(duckdb).items()
+               if isinstance(cls, type) and issubclass(cls, duckdb.Error)}
+    cls = classes.get(kind.replace(" ", "").lower() + "exception") if found else None
+    return (cls or duckdb.Error)(str(exc))
 
 
 def _first_line(exc: BaseException) -> str:
