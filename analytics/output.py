@@ -158,10 +158,10 @@ def _write_csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch], out: IO[byt
     options = pacsv.WriteOptions(include_header=False)
 
     def convert(batch: pa.RecordBatch) -> pa.Buffer:
-        import pyarrow.compute as pc
-
         columns = [_csv_column(column) for column in batch.columns]
         if only and columns[0].null_count:
+            import pyarrow.compute as pc
+
             # A lone empty field would be an empty line, which CSV readers skip: write "" instead.
             columns = [pc.fill_null(field_texts(columns[0]), literal(""))]
         sink = pa.BufferOutputStream()
@@ -178,10 +178,12 @@ def _write_csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch], out: IO[byt
 
 
 def _csv_column(column: pa.Array) -> pa.Array:
-    # Arrow writes strings, integers and booleans (true/false) as `text` does; everything else is
-    # converted first (ISO timestamps, maps as JSON, NaN as NULL).
-    kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+    # Arrow writes these as `text` does (booleans as true/false, dates in ISO 8601, integral decimals
+    # as integers), with no conversion here, so a plain aggregate does not even import pyarrow.compute.
+    # Everything else is converted first (ISO timestamps, maps as JSON, NaN as NULL).
+    kind, t = column.type, pa.types
+    if (t.is_string(kind) or t.is_large_string(kind) or t.is_integer(kind) or t.is_boolean(kind)
+            or t.is_null(kind) or t.is_date32(kind) or (t.is_decimal(kind) and kind.scale == 0)):
         return column
     return field_texts(column)
 

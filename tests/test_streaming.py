@@ -113,3 +113,102 @@ def test_the_session_loads_the_catalog_only_when_a_query_needs_it(hand_data):
         assert session._catalog is None
         session.run("source_ip_activity")
         assert session._catalog is not None
+
+
+def imported_after(code: str) -> dict:
+    import subprocess
+    import sys
+
+    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in " \
+                   "('pandas', 'pyarrow', 'boto3'))))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def test_the_writers_never_make_pyarrow_import_pandas():
+    # pyarrow imports pandas (a third of a second) the first time a Python value becomes Arrow: the
+    # writers build their literals from bytes instead.
+    modules = imported_after(
+        "import io, duckdb\n"
+        "from analytics import output\n"
+        "con = duckdb.connect()\n"
+        "for fmt in output.FORMATS:\n"
+        "    reader = con.execute(\"SELECT range AS n, 'a,\\\"b' || range AS s, range % 2 = 0 AS b, 1.5 AS d, "
+        "range / 3 AS f, MAP {'k': 'v'} AS m, [range] AS l, {'x': range} AS st, TIMESTAMP '2025-01-01' AS t, "
+        "NULL AS z FROM range(5)\").to_arrow_reader(2)\n"
+        "    output.write(reader, fmt, io.BytesIO(), max_rows=3)\n")
+    assert "pyarrow" in modules and "pandas" not in modules
+
+
+def test_a_plain_aggregate_as_csv_imports_nothing_it_does_not_use(hand_data):
+    modules = imported_after(
+        "import sys\n"
+        "from analytics import cli\n"
+        "sys.stdout = open('/dev/null', 'w')\n"
+        f"cli.main(['sql', 'SELECT bucket, count(*) AS n, sum(size) AS bytes FROM journal GROUP BY ALL', "
+        f"'--data', {str(hand_data)!r}, '--format', 'csv'])\n"
+        "sys.stdout = sys.__stdout__\n")
+    assert not {"pyarrow.parquet", "boto3"} & modules, modules
+    # pandas brings pyarrow.compute along; the CSV writer alone needs it for no column here.
+    assert "pyarrow.compute" not in modules or "pandas" in modules
+
+
+# --- many small files ------------------------------------------------------------------------------
+
+class Recording:
+    """A DuckDB connection that records the file lists it binds and the statements it runs."""
+
+    def __init__(self, con):
+        self.con, self.lists, self.statements = con, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+    def read_parquet(self, files, *args, **kwargs):
+        self.lists.append(files)
+        return self.con.read_parquet(files, *args, **kwargs)
+
+    def execute(self, statement, *args, **kwargs):
+        self.statements.append(statement)
+        return self.con.execute(statement, *args, **kwargs)
+
+
+def test_opening_binds_each_tables_file_list_once(tmp_path, monkeypatch):
+    # With ten thousand small files every bind of the list visits every file: opening binds it once
+    # per table and reads the column types from that bind, with no DESCRIBE of the view.
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from analytics import schema
+    from analytics.engines import duckdb as engine_module
+    from conftest import HAND_JOURNAL
+
+    for i, row in enumerate(HAND_JOURNAL):
+        folder = tmp_path / "journal" / f"hour={i % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = pa.Table.from_pylist([{k: row.get(k) for k in schema.JOURNAL.names}], schema=schema.JOURNAL)
+        pq.write_table(rows, folder / f"part-{i:03d}.parquet")
+    recorded, connect = [], duckdb.connect
+    monkeypatch.setattr(engine_module.duckdb, "connect",
+                        lambda *a, **k: recorded.append(Recording(connect(*a, **k))) or recorded[-1])
+    with analytics.connect(data=tmp_path) as session:
+        assert session.sql("SELECT count(*) AS n FROM journal").rows() == [{"n": len(HAND_JOURNAL)}]
+    con = recorded[0]
+    assert len(con.lists) == 1 and len(con.lists[0]) == len(HAND_JOURNAL)
+    assert not [s for s in con.statements if s.lstrip().upper().startswith("DESCRIBE")]
+
+
+def test_data_files_are_found_as_a_recursive_glob_finds_them(tmp_path):
+    from analytics.engines.duckdb import parquet_files
+
+    for path in ("a.parquet", "x/b.parquet", "x/y/c.parquet", "x/notes.txt", "x/d.PARQUET", ".hidden.parquet"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(b"")
+    (tmp_path / "dir.parquet").mkdir()  # a folder, not a file
+    (tmp_path / "link").symlink_to(tmp_path / "x")  # a link to a folder: not followed by **
+    (tmp_path / "x" / "y" / "loop").symlink_to(tmp_path)  # nor is a cycle
+    (tmp_path / "x" / "alias.parquet").symlink_to(tmp_path / "a.parquet")  # a link to a file: read
+    expected = sorted(str(p) for p in tmp_path.glob("**/*.parquet") if p.is_file())
+    assert parquet_files(tmp_path) == expected and len(expected) == 5
+    assert parquet_files(tmp_path / "missing") == []

@@ -80,20 +80,23 @@ class DuckDBEngine(Engine):
         if not data.is_dir():
             raise DataError(f"data folder not found: {data}")
         for table in TABLES:
-            files = sorted(str(p) for p in (data / table).glob("**/*.parquet") if p.is_file())
+            files = parquet_files(data / table)
             if not files:
                 continue
             try:
                 # The relation API takes the file list as a value: no path is pasted into SQL text.
                 # DuckDB matches later files' columns to the first file's by name, so writers may
                 # order columns differently (union_by_name is not needed for that, and costs ~20%).
-                self.con.read_parquet(files).create_view(table, replace=True)
-                casts = _naive_utc_columns(self._describe(table), TABLES[table])
+                # The list is bound once, here: with thousands of small files each bind costs a
+                # visit to every file.
+                relation = self.con.read_parquet(files)
+                casts = _naive_utc_columns(_types(relation), TABLES[table])
                 if casts:
-                    self.con.read_parquet(files).project(casts).create_view(table, replace=True)
+                    relation = relation.project(casts)
+                relation.create_view(table, replace=True)
             except duckdb.Error as exc:
                 raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
-            self._check_schema(table, data)
+            self._check_schema(table, data, _types(relation))
             self.tables[table] = files
         if not self.tables and required:
             raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet "
@@ -172,8 +175,8 @@ class DuckDBEngine(Engine):
         """Column name -> DuckDB type, in order."""
         return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
 
-    def _check_schema(self, table: str, data: Path | str) -> None:
-        described = self._describe(table)
+    def _check_schema(self, table: str, data: Path | str, described: dict[str, str] | None = None) -> None:
+        described = described if described is not None else self._describe(table)
         missing = [f.name for f in TABLES[table] if f.name not in described]
         if missing:
             raise DataError(f"{table} data under {data} is not in the S3 Metadata schema: "
@@ -267,6 +270,21 @@ def _naive_utc_columns(described: dict[str, str], schema) -> str | None:
     def quoted(name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
     return ", ".join(f"CAST({quoted(c)} AS TIMESTAMP) AS {quoted(c)}" if c in odd else quoted(c) for c in described)
+
+
+def parquet_files(folder: Path) -> list[str]:
+    """FOLDER/**/*.parquet, sorted, as pathlib's glob finds them (links to files followed, links to
+    folders not), at a fraction of its cost on ten thousand files."""
+    found = []
+    for root, _, names in os.walk(folder):
+        paths = (os.path.join(root, name) for name in names if name.endswith(".parquet"))
+        found += [path for path in paths if os.path.isfile(path)]
+    return sorted(found)
+
+
+def _types(relation: duckdb.DuckDBPyRelation) -> dict[str, str]:
+    """Column name -> DuckDB type, from a relation already bound (no DESCRIBE, no second bind)."""
+    return {name: str(kind) for name, kind in zip(relation.columns, relation.types, strict=True)}
 
 
 def _duckdb_error(exc: Exception) -> duckdb.Error:
