@@ -172,7 +172,7 @@ from analytics import report, restore
 from analytics.detectors import severity_rank
 from analytics.notebook import data_end, data_folder, manifest, window
 from analytics.params import parse_duration
-from analytics.state import State
+from analytics.report.state import State
 
 session = analytics.connect(data=data_folder(data))
 w = window(data, span)

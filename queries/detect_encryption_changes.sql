@@ -2,14 +2,14 @@
 --
 -- Evidence for the report's encryption-downgrade detector (s3meta report): each CREATE in the
 -- half-open window [since, until) is compared with the previous CREATE of the same bucket and key
--- (by sequence_number, looked for from lookback_since). Strength ranks: unencrypted 0, SSE-C 1,
+-- (by sequence_number, looked for from baseline_since). Strength ranks: unencrypted 0, SSE-C 1,
 -- SSE-S3 1, SSE-KMS 2, DSSE-KMS 3. A row is kept when the new rank is lower, or when both are
 -- KMS-encrypted with different, known key ARNs. Versions that had vanished before S3 Metadata
 -- processed them carry NULL object columns (AWS's NULL rule), so either side with a NULL e_tag
--- is left out. An object first written before lookback_since has no previous CREATE here.
+-- is left out. An object first written before baseline_since has no previous CREATE here.
 --
 -- @tags detector, encryption
--- @param lookback_since timestamp = 15d: how far back to look for the previous write (inclusive)
+-- @param baseline_since timestamp = 15d: how far back to look for the previous write (inclusive)
 -- @param since timestamp = 24h: start of the window, inclusive (ISO 8601, or a duration before until)
 -- @param until timestamp = now: end of the window, exclusive
 WITH touched AS (
@@ -30,7 +30,7 @@ writes AS (
     FROM journal AS c
     JOIN touched AS t ON t.bucket = c.bucket AND t.key = c.key
     WHERE c.record_type = 'CREATE'
-      AND c.record_timestamp >= :lookback_since
+      AND c.record_timestamp >= :baseline_since
       AND c.record_timestamp < :until
 ),
 ranked AS (

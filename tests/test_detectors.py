@@ -181,7 +181,8 @@ def upload(key, status, seq="0001", requester="111122223333", ip="192.0.2.10", b
 def test_rule_violations_are_high_and_not_reported_twice_as_unencrypted():
     rule = {"bucket": "b", "prefix": "kms/", "require": ["SSE-KMS"]}
     bad = [upload("kms/a", None), upload("kms/b", "SSE-S3")]
-    data = inputs([], unencrypted=[bad[0], upload("other/c", None)], rule_violations=[(rule, bad)])
+    data = inputs([], evidence={"unencrypted_upload": [(None, [bad[0], upload("other/c", None)])],
+                               "encryption_rule": [(rule, bad)]})
     ruled = detect("encryption_rule", data)
     assert [(f.severity, f.evidence["count"], f.evidence["statuses"]) for f in ruled] == \
         [("high", 2, {"SSE-S3": 1, "unencrypted": 1})]
@@ -213,7 +214,8 @@ def test_encryption_downgrade_weaker_and_other_key():
     changes = [upload("a", None, previous_status="SSE-KMS", change="weaker", previous_kms_key_arn="k1"),
                upload("b", "SSE-KMS", kms_key_arn="k2", previous_status="SSE-KMS", previous_kms_key_arn="k1",
                       change="other_kms_key")]
-    found = {f.evidence["change"]: f for f in detect("encryption_downgrade", inputs([], encryption_changes=changes))}
+    data = inputs([], evidence={"encryption_downgrade": [(None, changes)]})
+    found = {f.evidence["change"]: f for f in detect("encryption_downgrade", data)}
     assert found["weaker"].severity == "medium"
     assert found["weaker"].evidence["transitions"] == {"SSE-KMS -> unencrypted": 1}
     assert found["other_kms_key"].severity == "low"
@@ -226,8 +228,8 @@ def scan(key, status, seq="0002"):
 
 
 def test_malware_threats_are_critical_failures_lower_unsupported_skipped():
-    data = inputs([], malware=[scan("x.exe", "THREATS_FOUND"), scan("y", "ACCESS_DENIED"), scan("z", "FAILED"),
-                               scan("u", "UNSUPPORTED")])
+    data = inputs([], evidence={"malware": [(None, [scan("x.exe", "THREATS_FOUND"), scan("y", "ACCESS_DENIED"),
+                                                  scan("z", "FAILED"), scan("u", "UNSUPPORTED")])]})
     found = sorted((f.severity, f.evidence["scan_status"]) for f in detect("malware", data))
     assert found == [("critical", "THREATS_FOUND"), ("low", "FAILED"), ("medium", "ACCESS_DENIED")]
     threat = next(f for f in detect("malware", data) if f.severity == "critical")
@@ -235,7 +237,7 @@ def test_malware_threats_are_critical_failures_lower_unsupported_skipped():
 
 
 def test_severity_override_and_disable():
-    data = inputs([], malware=[scan("x.exe", "THREATS_FOUND")])
+    data = inputs([], evidence={"malware": [(None, [scan("x.exe", "THREATS_FOUND")])]})
     assert [f.severity for f in run_all(data, {"malware": {"severity": "high"}})] == ["high"]
     assert run_all(data, {"malware": {"enabled": False}}) == []
 
@@ -250,7 +252,7 @@ def incidents(tmp_path_factory):
 
 def daily_findings(data, config, days=range(24, 31)):
     """Scheduled daily runs with a state over the last week: every new finding they report."""
-    from analytics.state import State
+    from analytics.report.state import State
     state, found = State(), []
     with analytics.connect(data=data) as session:
         for day in days:

@@ -14,7 +14,7 @@ import pytest
 
 import analytics
 from analytics import fixtures, report
-from analytics.state import State, StateLocked, lock
+from analytics.report.state import State, StateLocked, lock
 from conftest import HAND_INVENTORY, cli, write_tables
 
 END = datetime(2025, 11, 30)
@@ -111,7 +111,7 @@ def test_a_killed_holder_leaves_no_lock_behind(tmp_path):
 
     path = tmp_path / "state.json"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from analytics.state import lock\n"
+        "import sys, time; from analytics.report.state import lock\n"
         f"with lock({str(path)!r}):\n    print('held', flush=True); time.sleep(60)\n")],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -185,7 +185,7 @@ class _Collector(html.parser.HTMLParser):
         self.text.append(data)
 
 
-HOSTILE = '<script>alert("x")</script>\'"&\n<img src=x onerror=alert(1)>'
+HOSTILE = '<script>alert("x")</script>\'"&\n<img src=x onerror=alert(1)>\u202egnp.exe\x9b31m'
 
 
 def test_html_and_markdown_escape_every_data_value(tmp_path):
@@ -208,6 +208,8 @@ def test_html_and_markdown_escape_every_data_value(tmp_path):
     assert "&lt;script&gt;" in page
     md = r.render("markdown")
     assert "<script>" not in md and "<img" not in md and "&lt;script&gt;" in md
+    for text in (page, md):  # a key cannot disguise itself as another name, nor drive a terminal
+        assert "\u202e" not in text and "\x9b" not in text and "\\u202egnp.exe" in text
 
 
 # --- the CLI --------------------------------------------------------------------------------------
@@ -352,7 +354,7 @@ def test_sns_publish_against_moto(aws, data):
     queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
-    from analytics import notify
+    from analytics.report import notify
     with analytics.connect(data=out) as session:
         r = report.run(session, since=since, until=until)
     outcomes = notify.notify(r, sns_topic_arn=topic, min_severity="high")
@@ -373,7 +375,9 @@ def test_cost_is_summed_into_stats():
     class FakeSession:
         class engine:
             name = "athena"
-    stats = report._stats(FakeSession, [FakeResult(2**30), FakeResult(2**30)], [], [])
+    from analytics.report.run import _stats
+
+    stats = _stats(FakeSession, [FakeResult(2**30), FakeResult(2**30)], [], [])
     assert stats["data_scanned_bytes"] == 2**31 and stats["cost_usd"] == pytest.approx(10 / 1024)
 
 
@@ -383,6 +387,6 @@ def test_cost_is_summed_into_stats():
     ("not a url", "(invalid URL)"),
 ])
 def test_webhook_targets_never_show_secrets(url, shown):
-    from analytics.notify import _redacted
+    from analytics.report.notify import _redacted
 
     assert _redacted(url) == shown

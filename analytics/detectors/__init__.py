@@ -1,10 +1,16 @@
 """Anomaly detectors: small decisions in Python over the results of the report's catalog queries.
 
-A detector is a function `detect(inputs, settings) -> list[Finding]`. It reads `Inputs` (the
-aggregate activity rows and the window's evidence rows, already fetched by analytics.report) and
-its own settings (thresholds, minimum counts, severity), and knows nothing of engines or SQL.
-The registry `DETECTORS` names every detector with its default settings; the report's config
-file overrides them per detector (see README, "Scheduled reports").
+A detector is a function `detect(inputs, settings) -> list[Finding]`, registered with its default
+settings and, when it needs row-level facts, the catalog query that fetches them:
+
+    @register("malware", "GuardDuty results ...", evidence="detect_malware", severity="critical")
+    def malware(inputs, options):
+        for row in inputs.rows("malware"): ...
+
+Every detector reads the aggregate activity rows (`inputs.activity`, one scan of the journal for
+window and baseline); the report runs each declared evidence query over the window and hands the
+rows over in `inputs.evidence`. Detectors know nothing of engines or SQL text. The report's config
+file overrides the defaults per detector (see README, "Scheduled reports").
 """
 
 from __future__ import annotations
@@ -79,8 +85,8 @@ def fingerprint(detector: str, bucket: str | None, subject: Iterable[Any], event
 class Inputs:
     """The query results a report hands to its detectors.
 
-    `activity` rows come from detect_activity (dicts; `grain` says which grouping). The row lists
-    come from the window's evidence queries. `known_ips` and `known_requesters` are first-seen
+    `activity` rows come from detect_activity (dicts; `grain` says which grouping). `evidence` holds
+    the rows of each detector's evidence query over the window. `known_ips` and `known_requesters` are first-seen
     sets from the report state (value: first sighting), so a baseline survives journal expiry.
     """
 
@@ -88,12 +94,15 @@ class Inputs:
     until: datetime
     baseline_since: datetime
     activity: list[dict[str, Any]] = field(default_factory=list)
-    unencrypted: list[dict[str, Any]] = field(default_factory=list)
-    rule_violations: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=list)
-    encryption_changes: list[dict[str, Any]] = field(default_factory=list)
-    malware: list[dict[str, Any]] = field(default_factory=list)
+    # detector name -> one (context, rows) pair per run of its evidence query; the context is what the
+    # detector's `runs` gave for that run (None for the usual single run over the window).
+    evidence: dict[str, list[tuple[Any, list[dict[str, Any]]]]] = field(default_factory=dict)
     known_ips: dict[str, datetime] = field(default_factory=dict)
     known_requesters: dict[str, datetime] = field(default_factory=dict)
+
+    def rows(self, detector: str) -> list[dict[str, Any]]:
+        """Every evidence row fetched for `detector`, over all its runs."""
+        return [row for _, rows in self.evidence.get(detector, []) for row in rows]
 
     # Both views of `activity` are computed once: every detector asks for them, some once per series,
     # and `activity` is not changed after the report builds it.
@@ -144,23 +153,43 @@ class Allowlist:
 
 # --- the registry --------------------------------------------------------------------------------------
 
+# A detector's plan for its evidence query: one (context, parameters) pair per run; the parameters
+# are added to the window's (since, until, baseline_since). Most detectors need one run and no plan.
+Runs = Callable[[Inputs, dict[str, Any]], list[tuple[Any, dict[str, Any]]]]
+
+
 @dataclass(frozen=True)
 class Detector:
     name: str
     detect: Callable[[Inputs, dict[str, Any]], list[Finding]]
     defaults: dict[str, Any]
     description: str
+    evidence: str | None = None  # the catalog query whose rows it reads (Inputs.rows(name))
+    runs: Runs | None = None
 
 
 DETECTORS: dict[str, Detector] = {}
 
 
-def register(name: str, description: str, **defaults: Any):
-    """Decorator: add a detector with its default settings (every detector takes enabled and severity)."""
+def register(name: str, description: str, *, evidence: str | None = None, runs: Runs | None = None,
+             **defaults: Any):
+    """Decorator: add a detector, the evidence query it reads, and its default settings.
+
+    Every detector takes `enabled` and `severity`; the other defaults are its thresholds, which the
+    config file may override. `runs` plans several runs of the evidence query (one per encryption
+    rule, say); without it the query runs once over the window.
+    """
     def wrap(fn):
-        DETECTORS[name] = Detector(name, fn, {"enabled": True, **defaults}, description)
+        DETECTORS[name] = Detector(name, fn, {"enabled": True, **defaults}, description, evidence, runs)
         return fn
     return wrap
+
+
+def options(detector: Detector, settings: dict[str, dict[str, Any]], allowlist: "Allowlist | None" = None,
+            encryption_rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A detector's settings: its defaults, the config's overrides, and the shared allowlist and rules."""
+    return {**detector.defaults, **settings.get(detector.name, {}),
+            "_allowlist": allowlist or Allowlist(), "_rules": encryption_rules or []}
 
 
 def run_all(inputs: Inputs, settings: dict[str, dict[str, Any]], allowlist: Allowlist | None = None,
@@ -168,11 +197,10 @@ def run_all(inputs: Inputs, settings: dict[str, dict[str, Any]], allowlist: Allo
     """Every enabled detector over `inputs`, findings ordered by severity (worst first), then detector."""
     findings: list[Finding] = []
     for name, detector in DETECTORS.items():
-        options = {**detector.defaults, **settings.get(name, {}),
-                   "_allowlist": allowlist or Allowlist(), "_rules": encryption_rules or []}
-        if not options["enabled"]:
+        chosen = options(detector, settings, allowlist, encryption_rules)
+        if not chosen["enabled"]:
             continue
-        found = detector.detect(inputs, options)
+        found = detector.detect(inputs, chosen)
         override = settings.get(name, {}).get("severity")
         for f in found:
             if override:
@@ -287,5 +315,5 @@ def top(counts: dict[Any, int], n: int = 5) -> dict[Any, int]:
 # Detector modules register themselves on import.
 from . import actors, deletes, encryption, malware  # noqa: E402,F401
 
-__all__ = ["SEVERITIES", "Finding", "Inputs", "Allowlist", "DETECTORS", "register", "run_all",
+__all__ = ["SEVERITIES", "Finding", "Inputs", "Allowlist", "DETECTORS", "Detector", "options", "register", "run_all",
            "severity_rank", "fingerprint", "spike"]

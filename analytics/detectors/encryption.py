@@ -71,11 +71,19 @@ def rule_matches(rule: dict[str, Any], bucket: str, key: str) -> bool:
     return (rule.get("bucket") in (None, bucket)) and key.startswith(rule["prefix"])
 
 
+def rule_runs(inputs: Inputs, options: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """One run of the evidence query per rule, configured or inferred: (rule, its parameters)."""
+    rules = [*options["_rules"], *inferred_rules(inputs.activity, options["_rules"], int(options["infer_min_uploads"]))]
+    return [(rule, {"bucket": rule.get("bucket"), "prefix": rule["prefix"], "allowed": ",".join(rule["require"])})
+            for rule in rules]
+
+
 @register("encryption_rule", "Uploads under a prefix that break its encryption rule: from the config, or "
-          "inferred from a baseline in which every upload there used KMS.", severity="high", infer_min_uploads=10)
+          "inferred from a baseline in which every upload there used KMS.",
+          evidence="detect_unencrypted_uploads", runs=rule_runs, severity="high", infer_min_uploads=10)
 def encryption_rule(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     findings = []
-    for rule, rows in inputs.rule_violations:
+    for rule, rows in inputs.evidence.get("encryption_rule", []):
         for (bucket,), group in sorted(_group(rows, "bucket").items()):
             facts = _facts(group)
             statuses = {}
@@ -98,10 +106,12 @@ def encryption_rule(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-@register("unencrypted_upload", "Uploads stored unencrypted (encryption_status NULL).", severity="medium")
+@register("unencrypted_upload", "Uploads stored unencrypted (encryption_status NULL).",
+          evidence="detect_unencrypted_uploads", severity="medium")
 def unencrypted_upload(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
-    ruled = {(r["bucket"], r["key"], r["sequence_number"]) for _, rows in inputs.rule_violations for r in rows}
-    rows = [r for r in inputs.unencrypted if (r["bucket"], r["key"], r["sequence_number"]) not in ruled]
+    # An upload that breaks a prefix's rule is reported once, by encryption_rule.
+    ruled = {(r["bucket"], r["key"], r["sequence_number"]) for r in inputs.rows("encryption_rule")}
+    rows = [r for r in inputs.rows("unencrypted_upload") if (r["bucket"], r["key"], r["sequence_number"]) not in ruled]
     findings = []
     for (bucket, requester), group in sorted(_group(rows, "bucket", "requester").items(),
                                               key=lambda kv: (kv[0][0], kv[0][1] or "")):
@@ -116,10 +126,11 @@ def unencrypted_upload(inputs: Inputs, options: dict[str, Any]) -> list[Finding]
 
 
 @register("encryption_downgrade", "A key overwritten with weaker encryption, or moved to another KMS key.",
-          severity="medium", other_key_severity="low")
+          evidence="detect_encryption_changes", severity="medium", other_key_severity="low")
 def encryption_downgrade(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     findings = []
-    for (bucket, change), group in sorted(_group(inputs.encryption_changes, "bucket", "change").items()):
+    changes = inputs.rows("encryption_downgrade")
+    for (bucket, change), group in sorted(_group(changes, "bucket", "change").items()):
         facts = _facts(group)
         transitions: dict[str, int] = {}
         for r in group:

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from .values import jsonable
+from ..values import jsonable
 
 SNS_LIMIT = 256 * 1024 - 1024  # SNS message limit (256 KiB) with room for the envelope
 

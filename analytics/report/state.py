@@ -15,12 +15,16 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from .errors import BadInput, EngineError
-from .files import atomic_write
+from ..errors import BadInput, EngineError
+from ..files import atomic_write
+
+if TYPE_CHECKING:
+    from ..detectors import Finding
+    from .run import Report
 
 FORMAT_VERSION = 1
 
@@ -92,6 +96,35 @@ class State:
                 fh.write(self.to_json())
         except OSError as exc:
             raise EngineError(f"cannot write state file {target}: {exc.strerror or exc}") from None
+
+    # --- the rules a run follows --------------------------------------------------------------------
+    def is_new(self, finding: "Finding", renotify_after: timedelta) -> bool:
+        """Whether `finding` should page: never reported, or quiet for `renotify_after` since it last was."""
+        previous = self.reported.get(finding.fingerprint)
+        if previous is None:
+            return True
+        last = _time(previous.get("last_seen"))
+        if last is None or finding.first_seen is None:
+            return False
+        return finding.first_seen - last > renotify_after
+
+    def record(self, report: "Report") -> None:
+        """Record a finished run: sightings, reported findings and events, watermark, then prune."""
+        ips, requesters = report.sightings
+        self.see(dict(ips), dict(requesters))
+        for f in report.findings:
+            previous = self.reported.get(f.fingerprint, {})
+            last = max(filter(None, [f.last_seen, _time(previous.get("last_seen"))]), default=None)
+            self.reported[f.fingerprint] = {
+                "detector": f.detector, "bucket": f.bucket, "severity": f.severity, "title": f.title,
+                "first_reported": previous.get("first_reported", report.generated_at.isoformat()),
+                "last_seen": last.isoformat() if last else None}
+            self.remember_events(((e, f.last_seen or report.until) for e in f.events))
+        self.watermark = max(filter(None, [self.watermark, report.until]))
+        self.runs += 1
+        config = report.config
+        self.prune(keep_events_after=report.until - config.overlap - timedelta(days=1),
+                   keep_reported_after=report.until - config.state_retention)
 
     # --- updates after a successful run ---------------------------------------------------------
     def see(self, ips: dict[str, datetime], requesters: dict[str, datetime]) -> None:
