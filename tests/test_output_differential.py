@@ -36,6 +36,9 @@ from analytics import output
 
 class Oracle:
     CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+    CONTROL |= {i: f"\\x{i:02x}" for i in range(0x80, 0xA0)}  # C1, bidi and separators: issue 14
+    CONTROL |= {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                           0x2028, 0x2029)}
 
     @staticmethod
     def jsonable(value: Any) -> Any:
@@ -128,6 +131,7 @@ class Oracle:
 NASTY = [
     'a,b "c"\nd', "", None, "<script>alert(1)</script>", "tab\there", "cr\ronly", "crlf\r\nend", "nul\x00byte",
     "bell\x07esc\x1b[31mdel\x7f", "back\\slash", "pipe|amp&lt;", "日本語/Ελληνικά/العربية", "emoji 😀🧪", "\u2028sep",
+    "invoice\u202efdp.exe", "csi\x9b31m", "\u2066iso\u2069",
     "x" * 300, " lead and trail ", '"', ",", "null", "NULL", "{}", "-0",
 ]
 N = len(NASTY)
