@@ -58,9 +58,10 @@ for table in ("journal", "inventory"):
 def values(v):
     v = {k: datetime.fromisoformat(x["datetime"]) if isinstance(x, dict) else x for k, x in (v or {}).items()}
     return v or None
-if mode == "fetchall":
+if mode in ("fetchall", "arrow"):
     for sql, params in payload:
-        con.execute(sql, values(params)).fetchall()
+        result = con.execute(sql, values(params))
+        result.fetchall() if mode == "fetchall" else result.to_arrow_table()
 elif mode == "head":
     con.execute(payload["sql"]).fetchmany(200)
 elif mode == "copy":
