@@ -1050,11 +1050,19 @@ _REPORT_FIELDS = (
     ("ObjectLockRetainUntilDate", "object_lock_retain_until_date", "timestamp"),
     ("ObjectLockMode", "object_lock_mode", "string"),
     ("ObjectLockLegalHoldStatus", "object_lock_legal_hold_status", "string"),
+    ("ObjectLockEventHoldStatus", "object_lock_event_hold_status", "string"),
+    ("ObjectLockEventHoldDuration", "object_lock_event_hold_duration", "bigint"),
     ("IntelligentTieringAccessTier", "intelligent_tiering_access_tier", "string"),
     ("BucketKeyStatus", "bucket_key_status", "string"), ("ChecksumAlgorithm", "checksum_algorithm", "string"),
     ("ObjectAccessControlList", "object_access_control_list", "string"), ("ObjectOwner", "object_owner", "string"),
     ("LifecycleExpirationDate", "lifecycle_expiration_date", "timestamp"),
+    ("IntelligentTieringReferenceDate", "intelligent_tiering_reference_date", "timestamp"),
 )
+# What a report lists unless told otherwise: every field AWS's Athena DDL names (the newer event hold
+# and tiering reference date fields only on request).
+REPORT_FIELDS = tuple(name for name, _, _ in _REPORT_FIELDS
+                      if name not in ("ObjectLockEventHoldStatus", "ObjectLockEventHoldDuration",
+                                      "IntelligentTieringReferenceDate"))
 _REPORT_CHECKSUMS = {"SHA256": "SHA-256", "SHA1": "SHA-1", "CRC64NVME": "CRC64-NVME", "CRC32": "CRC32",
                      "CRC32C": "CRC32C"}  # AWS's report spellings, as its sample shows
 
@@ -1095,7 +1103,8 @@ def report_rows(data_dir: str | os.PathLike, seed: int = 7) -> pa.Table:
             "e_tag": r["e_tag"], "storage_class": r["storage_class"], "is_multipart_uploaded": r["is_multipart"],
             "replication_status": None, "encryption_status": None if marker else (r["encryption_status"] or "NOT-SSE"),
             "object_lock_retain_until_date": None, "object_lock_mode": None, "object_lock_legal_hold_status": None,
-            "intelligent_tiering_access_tier": None,
+            "object_lock_event_hold_status": None, "object_lock_event_hold_duration": None,
+            "intelligent_tiering_access_tier": None, "intelligent_tiering_reference_date": None,
             "bucket_key_status": None if r["is_bucket_key_enabled"] is None else
             ("ENABLED" if r["is_bucket_key_enabled"] else "DISABLED"),
             "checksum_algorithm": _REPORT_CHECKSUMS.get(r["checksum_algorithm"], r["checksum_algorithm"]),
@@ -1115,9 +1124,14 @@ def report_rows(data_dir: str | os.PathLike, seed: int = 7) -> pa.Table:
                 row["object_lock_mode"] = "COMPLIANCE" if c < 0.7 else "GOVERNANCE"
                 row["object_lock_retain_until_date"] = lm + timedelta(days=7 * 365)
                 row["object_lock_legal_hold_status"] = "ON" if c > 0.95 else "OFF"
+            if r["bucket"] == BUCKETS[PROD][0] and r["key"].startswith(LOCKED_PREFIX):
+                held = c < 0.04  # an event hold until a case closes, then 30 days of retention
+                row["object_lock_event_hold_status"] = "ON" if held else "OFF"
+                row["object_lock_event_hold_duration"] = 30 if held else None
             if r["storage_class"] == "INTELLIGENT_TIERING":
                 row["intelligent_tiering_access_tier"] = (
                     "FREQUENT" if d < 0.5 else "INFREQUENT" if d < 0.8 else "ARCHIVE_INSTANT_ACCESS")
+                row["intelligent_tiering_reference_date"] = lm.replace(hour=0, minute=0, second=0, microsecond=0)
             if r["bucket"] == BUCKETS[LOGS][0] and lm is not None:
                 row["lifecycle_expiration_date"] = (lm + timedelta(days=400)).replace(
                     hour=0, minute=0, second=0, microsecond=0)
@@ -1128,12 +1142,19 @@ def report_rows(data_dir: str | os.PathLike, seed: int = 7) -> pa.Table:
 
 
 def write_inventory_report(data_dir: str | os.PathLike, out: str | os.PathLike,
-                           formats: tuple[str, ...] = ("csv", "orc", "parquet"), seed: int = 7) -> dict[str, Path]:
+                           formats: tuple[str, ...] = ("csv", "orc", "parquet"), seed: int = 7,
+                           fields: tuple[str, ...] = REPORT_FIELDS, config: str = REPORT_CONFIG,
+                           destination: str | None = None, run_at: datetime | None = None) -> dict[str, Path]:
     """Write a classic S3 Inventory report of the generated inventory in each format; return each root.
 
-    out/<fmt>/ stands for the destination bucket: <fmt>/<source bucket>/s3meta-<fmt>/ holds the
-    dated run folder (manifest.json, manifest.checksum), data/ and hive/, as AWS lays them out. CSV
-    is gzip without a header, with URL-encoded keys; ORC is ZLIB; Parquet is Snappy.
+    out/<destination>/ (default out/<fmt>/) stands for the destination bucket:
+    <destination>/<source bucket>/<config>/ holds the dated run folder (manifest.json,
+    manifest.checksum), data/ and hive/, as AWS lays them out. `config` may hold {fmt}. CSV is gzip
+    without a header, with URL-encoded keys; ORC is ZLIB; Parquet is Snappy. `fields` are the AWS
+    names the configuration lists (Bucket and Key always; VersionId, IsLatest and IsDeleteMarker
+    make an all-versions report, without them a report lists current versions only); `run_at`
+    (default: the data's end) is the run's time. Two calls with one `destination` and two `config`
+    values give two configurations of each bucket side by side, as AWS can.
     """
     import gzip
     import hashlib
@@ -1141,23 +1162,26 @@ def write_inventory_report(data_dir: str | os.PathLike, out: str | os.PathLike,
     import uuid
     from urllib.parse import quote_plus
 
-    import pyarrow.csv as pacsv
     import pyarrow.orc as orc
 
     data_dir, out = Path(data_dir), Path(out)
-    info = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
-    run_at = datetime.fromisoformat(info["end"])
+    if run_at is None:
+        run_at = datetime.fromisoformat(json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))["end"])
     run = run_at.strftime("%Y-%m-%dT%H-%MZ")
     created = str(int(run_at.replace(tzinfo=timezone.utc).timestamp() * 1000))
+    chosen = [f for f in _REPORT_FIELDS if f[0] in ("Bucket", "Key") or f[0] in fields]
     table = report_rows(data_dir, seed)
+    if "VersionId" not in fields:  # current versions only: no delete markers, no noncurrent versions
+        table = table.filter(pc.and_(table.column("is_latest"), pc.invert(table.column("is_delete_marker"))))
+    table = table.select([name for _, name, _ in chosen])
     roots = {}
     for fmt in formats:
         file_format = {"csv": "CSV", "orc": "ORC", "parquet": "Parquet"}[fmt]
         ext = {"csv": ".csv.gz", "orc": ".orc", "parquet": ".parquet"}[fmt]
-        root = out / fmt
+        root = out / (destination or fmt)
         for bucket in sorted(set(table.column("bucket").to_pylist())):
             rows = table.filter(pc.equal(table.column("bucket"), bucket))
-            config_key = f"{fmt}/{bucket}/{REPORT_CONFIG.format(fmt=fmt)}"
+            config_key = f"{root.name}/{bucket}/{config.format(fmt=fmt)}"
             files = []
             half = (rows.num_rows + 1) // 2
             for part, chunk in enumerate((rows.slice(0, half), rows.slice(half))):
@@ -1165,14 +1189,14 @@ def write_inventory_report(data_dir: str | os.PathLike, out: str | os.PathLike,
                     continue
                 name = uuid.uuid5(uuid.NAMESPACE_URL, f"{config_key}/{run}/{part}")
                 key = f"{config_key}/data/{name}{ext}"
-                blob = _report_file(fmt, chunk, pacsv, orc, io, gzip, quote_plus)
+                blob = _report_file(fmt, chunk, chosen, orc, io, gzip, quote_plus)
                 (root.parent / key).parent.mkdir(parents=True, exist_ok=True)
                 _write_atomic(root.parent / key, blob)
                 files.append({"key": key, "size": len(blob), "MD5checksum": hashlib.md5(blob).hexdigest()})
             manifest = {
                 "sourceBucket": bucket, "destinationBucket": f"arn:aws:s3:::{REPORT_DESTINATION}",
                 "version": "2016-11-30", "creationTimestamp": created, "fileFormat": file_format,
-                "fileSchema": _file_schema(fmt), "files": files,
+                "fileSchema": _file_schema(fmt, chosen), "files": files,
             }
             body = json.dumps(manifest, indent=2).encode()
             run_dir = root.parent / config_key / run
@@ -1187,19 +1211,19 @@ def write_inventory_report(data_dir: str | os.PathLike, out: str | os.PathLike,
     return roots
 
 
-def _file_schema(fmt: str) -> str:
+def _file_schema(fmt: str, fields: list[tuple[str, str, str]]) -> str:
     if fmt == "csv":
-        return ", ".join(csv for csv, _, _ in _REPORT_FIELDS)
+        return ", ".join(csv for csv, _, _ in fields)
     if fmt == "orc":
-        return "struct<" + ",".join(f"{name}:{kind}" for _, name, kind in _REPORT_FIELDS) + ">"
+        return "struct<" + ",".join(f"{name}:{kind}" for _, name, kind in fields) + ">"
     parquet = {"string": "binary {n} (STRING)", "boolean": "boolean {n}", "bigint": "int64 {n}",
                "timestamp": "int64 {n} (TIMESTAMP(MILLIS,true))"}
     body = "".join(f"  {'required' if name in ('bucket', 'key') else 'optional'} "
-                   f"{parquet[kind].format(n=name)};\n" for _, name, kind in _REPORT_FIELDS)
+                   f"{parquet[kind].format(n=name)};\n" for _, name, kind in fields)
     return "message s3.inventory {\n" + body + "}"
 
 
-def _report_file(fmt, chunk, pacsv, orc, io, gzip, quote_plus) -> bytes:
+def _report_file(fmt, chunk, fields, orc, io, gzip, quote_plus) -> bytes:
     buffer = io.BytesIO()
     if fmt == "parquet":
         pq.write_table(chunk, buffer, compression="snappy", coerce_timestamps="ms")
@@ -1208,10 +1232,10 @@ def _report_file(fmt, chunk, pacsv, orc, io, gzip, quote_plus) -> bytes:
         orc.write_table(chunk, buffer, compression="zlib")
         return buffer.getvalue()
     lines = []
-    columns = [chunk.column(name).to_pylist() for _, name, _ in _REPORT_FIELDS]
+    columns = [chunk.column(name).to_pylist() for _, name, _ in fields]
     for values in zip(*columns, strict=True):
         cells = []
-        for (_, name, kind), v in zip(_REPORT_FIELDS, values, strict=True):
+        for (_, name, kind), v in zip(fields, values, strict=True):
             if v is None:
                 cells.append("")
             elif name == "key":

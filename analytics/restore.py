@@ -31,10 +31,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
 from . import params as _params
 from .errors import BadInput
 from .values import jsonable
+from .version import __version__
 
 if TYPE_CHECKING:
     from .api import Session
@@ -244,7 +244,7 @@ class RestorePlan:
             os.chmod(json_path, 0o644)
             os.chmod(sh_path, 0o755)
         except OSError as exc:
-            raise BadInput(f"cannot write the restore plan to {base}: {exc.strerror or exc}") from None
+            raise BadInput(f"cannot write the restore plan to {base}: {exc.strerror or exc}") from exc
         return json_path, sh_path
 
     # --- notebooks -------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -80,19 +81,26 @@ stdout = open(out, "wb") if out else subprocess.DEVNULL
 proc = subprocess.Popen(sys.argv[2:], stdout=stdout, stderr=subprocess.PIPE)
 _, status, usage = os.wait4(proc.pid, 0)
 elapsed = time.perf_counter() - started
-print(json.dumps({"seconds": elapsed, "rss": usage.ru_maxrss * 1024, "code": os.waitstatus_to_exitcode(status),
+print(json.dumps({"seconds": elapsed, "rss": usage.ru_maxrss * 1024, "cpu": usage.ru_utime + usage.ru_stime,
+                  "code": os.waitstatus_to_exitcode(status),
                   "stderr": proc.stderr.read().decode(errors="replace")[-2000:]}))
 """
 
 
-def child(command: list[str], stdout: Path | None = None) -> tuple[float, int]:
-    """Run a command to completion: its wall seconds and its own peak RSS in bytes."""
+class Run(NamedTuple):
+    seconds: float  # wall time
+    rss: int  # peak resident memory, bytes
+    cpu: float  # user + system seconds: less sensitive than wall time to other processes' load
+
+
+def child(command: list[str], stdout: Path | None = None) -> Run:
+    """Run a command to completion: its wall seconds, its own peak RSS and its CPU seconds."""
     launched = subprocess.run([sys.executable, "-c", LAUNCHER, str(stdout or ""), *command],
                               capture_output=True, text=True, check=True)
     run = json.loads(launched.stdout)
     if run["code"] not in (0, 1):  # 1: a report's findings
         raise SystemExit(f"failed ({run['code']}): {' '.join(command)[:200]}\n{run['stderr']}")
-    return run["seconds"], run["rss"]
+    return Run(run["seconds"], run["rss"], run["cpu"])
 
 
 def s3meta(*args: str) -> list[str]:
@@ -120,9 +128,12 @@ class Figures:
             theirs.append(baseline())
         row = {
             "what": what, "baseline": baseline_label,
-            "s3meta_s": statistics.median(t for t, _ in ours), "plain_s": statistics.median(t for t, _ in theirs),
-            "s3meta_rss": statistics.median(m for _, m in ours), "plain_rss": statistics.median(m for _, m in theirs),
-            "time_ratio": statistics.median(a[0] / b[0] for a, b in zip(ours, theirs, strict=True)),
+            "s3meta_s": statistics.median(r.seconds for r in ours),
+            "plain_s": statistics.median(r.seconds for r in theirs),
+            "s3meta_rss": statistics.median(r.rss for r in ours), "plain_rss": statistics.median(r.rss for r in theirs),
+            "s3meta_cpu": statistics.median(r.cpu for r in ours), "plain_cpu": statistics.median(r.cpu for r in theirs),
+            "time_ratio": statistics.median(a.seconds / b.seconds for a, b in zip(ours, theirs, strict=True)),
+            "cpu_ratio": statistics.median(a.cpu / b.cpu for a, b in zip(ours, theirs, strict=True)),
             "target_time": target_time, "target_memory": target_memory,
         }
         row["memory_ratio"] = row["s3meta_rss"] / row["plain_rss"]
@@ -137,7 +148,7 @@ class Figures:
         time_target = f" (target <= {r['target_time']})" if r["target_time"] else ""
         memory_target = f" (target <= {r['target_memory']})" if r["target_memory"] else ""
         return (f"{r['what']:58s} time {r['s3meta_s']:7.2f} s vs {r['plain_s']:7.2f} s = {r['time_ratio']:5.2f}"
-                f"{time_target}{verdict(r['time_ratio'], r['target_time'])}; "
+                f"{time_target}{verdict(r['time_ratio'], r['target_time'])} (cpu {r['cpu_ratio']:4.2f}); "
                 f"memory {r['s3meta_rss'] / 2**20:6.0f} MiB vs {r['plain_rss'] / 2**20:6.0f} MiB = "
                 f"{r['memory_ratio']:5.2f}{memory_target}{verdict(r['memory_ratio'], r['target_memory'])}")
 
@@ -197,8 +208,8 @@ def main() -> int:
             figures.pair(f"2. export {window[1]:,} journal rows as {fmt}", ours, copy, args.repeat, 1.5, 1.5,
                          baseline_label="COPY")
         whole = scratch / "whole.csv"
-        _, all_rss = child(s3meta("sql", "SELECT * FROM journal", "--data", str(data), "--format", "csv"),
-                           stdout=whole)
+        all_rss = child(s3meta("sql", "SELECT * FROM journal", "--data", str(data), "--format", "csv"),
+                           stdout=whole).rss
         whole.unlink()
         window_rss = next(r["s3meta_rss"] for r in figures.rows if r["what"].endswith("as csv"))
         growth = {"what": f"2. peak memory, whole journal ({args.rows:,} rows) vs the window, as csv",

@@ -84,7 +84,7 @@ def main() -> int:
 
     # 1. The generator, in bounded memory.
     if not (data / "manifest.json").is_file():
-        seconds, rss = child(s3meta("fixtures", "generate", "--out", str(data), "--rows", str(args.rows),
+        seconds, rss, _ = child(s3meta("fixtures", "generate", "--out", str(data), "--rows", str(args.rows),
                                     "--days", "30", "--seed", "50", "--end", END.isoformat()))
         results["generator"] = {"seconds": seconds, "rows_per_s": args.rows / seconds, "peak_rss": rss}
         print(f"1. generator: {args.rows:,} journal rows in {seconds:.0f} s = {args.rows / seconds:,.0f} rows/s; "

@@ -132,6 +132,65 @@ def small_manifest(small_data) -> dict:
     return json.loads((small_data / "manifest.json").read_text(encoding="utf-8"))
 
 
+# --- the user's home: hostile, so that no test reads the real user's configuration ----------------------
+
+# A default profile (and a "prod" one) that point somewhere else entirely. A test that names another config
+# file or profile and still sees b_other, b_wrong_prod, athena or this data folder has found a leak; a test
+# that names nothing gets this profile, as a user would.
+HOSTILE_CONFIG = """
+[profiles.default]
+engine = "athena"
+namespace = "b_other"
+data = "/nonexistent/s3meta-hostile-data"
+
+[profiles.prod]
+engine = "athena"
+namespace = "b_wrong_prod"
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_home(tmp_path_factory) -> Path:
+    """The whole session runs with HOME and XDG_CONFIG_HOME in a temp folder holding a hostile default
+    config, and without the developer's own settings in S3META_* variables.
+
+    Session-wide, so that module fixtures (which run before any function fixture) see it too; tests
+    add their own settings with monkeypatch on top.
+    """
+    home = tmp_path_factory.mktemp("home")
+    config = home / ".config" / "s3meta" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(HOSTILE_CONFIG, encoding="utf-8")
+    patch = pytest.MonkeyPatch()
+    if os.environ.get("S3META_LIVE_BUCKET"):
+        # The live-AWS test runs with the developer's own AWS configuration, wherever HOME points.
+        real = Path.home() / ".aws"
+        patch.setenv("AWS_CONFIG_FILE", os.environ.get("AWS_CONFIG_FILE", str(real / "config")))
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE",
+                     os.environ.get("AWS_SHARED_CREDENTIALS_FILE", str(real / "credentials")))
+    patch.setenv("HOME", str(home))
+    patch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    from analytics import settings
+    for name in [s.env for s in settings.SETTINGS.values()] + ["S3META_CONFIG", "S3META_PROFILE"]:
+        patch.delenv(name, raising=False)
+    yield home
+    patch.undo()
+
+
+@pytest.fixture
+def hostile_config(user_home) -> Path:
+    """The hostile ~/.config/s3meta/config.toml every test runs with."""
+    return user_home / ".config" / "s3meta" / "config.toml"
+
+
+@pytest.fixture
+def empty_config(tmp_path) -> Path:
+    """A config file with no profile: `--config` it to run with the built-in defaults only."""
+    path = tmp_path / "empty.toml"
+    path.write_text("", encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def clock():
     return lambda: NOW

@@ -206,8 +206,12 @@ def run_all(inputs: Inputs, settings: dict[str, dict[str, Any]], allowlist: Allo
             if override:
                 f.severity = override
         findings.extend(found)
-    findings.sort(key=lambda f: (-severity_rank(f.severity), f.detector, f.bucket or "", f.title))
-    return findings
+    return worst_first(findings)
+
+
+def worst_first(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings ordered by severity (worst first), then detector, bucket and title."""
+    return sorted(findings, key=lambda f: (-severity_rank(f.severity), f.detector, f.bucket or "", f.title))
 
 
 # --- robust statistics shared by the spike detectors ---------------------------------------------------
@@ -316,4 +320,4 @@ def top(counts: dict[Any, int], n: int = 5) -> dict[Any, int]:
 from . import actors, deletes, encryption, malware  # noqa: E402,F401
 
 __all__ = ["SEVERITIES", "Finding", "Inputs", "Allowlist", "DETECTORS", "Detector", "options", "register", "run_all",
-           "severity_rank", "fingerprint", "spike"]
+           "severity_rank", "fingerprint", "spike", "worst_first"]

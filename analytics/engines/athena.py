@@ -65,6 +65,7 @@ def literal(value: Any) -> str:
 class AthenaEngine(Engine):
     name: ClassVar[str] = "athena"
     paramstyle: ClassVar[str] = "qmark"
+    reports_progress: ClassVar[bool] = True
     terminal_states: ClassVar[frozenset[str]] = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
     def __init__(self, buckets: list[str] | str | None = None, namespace: str | None = None,
@@ -145,7 +146,7 @@ class AthenaEngine(Engine):
         try:
             tree = sqlglot.parse_one(sql, read="athena")
         except sqlglot.errors.ParseError as exc:
-            raise SQLRefused(f"invalid SQL for Athena: {str(exc).splitlines()[0]}") from None
+            raise SQLRefused(f"invalid SQL for Athena: {str(exc).splitlines()[0]}") from exc
         return tree.transform(rewrite).sql("athena")
 
     # --- read-only check ---------------------------------------------------------------------------
@@ -156,7 +157,7 @@ class AthenaEngine(Engine):
         try:
             trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
         except sqlglot.errors.ParseError as exc:
-            raise SQLRefused(f"invalid SQL: {str(exc).splitlines()[0]}") from None
+            raise SQLRefused(f"invalid SQL: {str(exc).splitlines()[0]}") from exc
         kinds = []
         for tree in trees:
             if isinstance(tree, (exp.Query, exp.Describe)):
@@ -271,9 +272,9 @@ def _aws_errors() -> Iterator[None]:
         code, message = error.get("Code", "Error"), error.get("Message", str(exc))
         user = code in ("InvalidRequestException", "AccessDeniedException", "ResourceNotFoundException",
                         "NoSuchBucket", "AccessDenied", "UnrecognizedClientException")
-        raise QueryFailed(f"Athena refused the request: {code}: {message}", user_error=user) from None
+        raise QueryFailed(f"Athena refused the request: {code}: {message}", user_error=user) from exc
     except botocore.exceptions.BotoCoreError as exc:
-        raise EngineError(f"cannot reach Athena: {exc}") from None
+        raise EngineError(f"cannot reach Athena: {exc}") from exc
 
 
 def _guarded(batches: Iterator[pa.RecordBatch], location: str) -> Iterator[pa.RecordBatch]:
@@ -282,7 +283,7 @@ def _guarded(batches: Iterator[pa.RecordBatch], location: str) -> Iterator[pa.Re
         with _aws_errors():
             yield from batches
     except pa.ArrowException as exc:
-        raise EngineError(f"cannot read Athena's result file {location}: {str(exc).splitlines()[0]}") from None
+        raise EngineError(f"cannot read Athena's result file {location}: {str(exc).splitlines()[0]}") from exc
 
 
 # --- Athena's CSV results, typed ----------------------------------------------------------------------

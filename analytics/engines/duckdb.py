@@ -43,9 +43,15 @@ class DuckDBEngine(Engine):
     paramstyle: ClassVar[str] = "named"
 
     def __init__(self, data: str | os.PathLike | None = None, threads: int | None = None,
-                 memory_limit: str | None = None, inventory_report: Any = None, iceberg: Any = None):
+                 memory_limit: str | None = None, inventory_report: Any = None, inventory_config: Any = None,
+                 iceberg: Any = None):
         self.data = Path(data).expanduser() if data is not None else None
         self.report_locations = _as_list(inventory_report)
+        self.report_configurations = _as_list(inventory_config)
+        self.reports: Any = None  # inventory_report.Reports, when reports are the inventory
+        if self.report_configurations and not self.report_locations:
+            raise BadInput("--inventory-config ($S3META_INVENTORY_CONFIG) chooses among the configurations of "
+                           "--inventory-report: give that too")
         self.iceberg = _iceberg_tables(iceberg)
         if self.report_locations and "inventory" in self.iceberg:
             raise BadInput("give the inventory either as --inventory-report or as --iceberg inventory=..., not both")
@@ -95,7 +101,7 @@ class DuckDBEngine(Engine):
                     relation = relation.project(casts)
                 relation.create_view(table, replace=True)
             except duckdb.Error as exc:
-                raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
+                raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from exc
             self._check_schema(table, data, _types(relation))
             self.tables[table] = files
         if not self.tables and required:
@@ -105,10 +111,12 @@ class DuckDBEngine(Engine):
     def _attach_report(self, locations: list[str]) -> None:
         from .. import inventory_report
 
-        report = inventory_report.read(locations)
+        self.reports = inventory_report.load(locations, self.report_configurations)
+        self.notes = tuple(self.reports.notes)
         # Registered Arrow tables: the data is already in memory, so no path reaches SQL text or the sandbox.
-        self.con.register("inventory_report", report)
-        self.con.register("inventory", inventory_report.inventory(report))
+        self.con.register("inventory_report", self.reports.table)
+        self.con.register("inventory", inventory_report.inventory(self.reports.table))
+        self.con.register("inventory_reports", self.reports.summary())  # which fields each report has
         self.tables["inventory"] = self.tables["inventory_report"] = list(locations)
 
     def _attach_iceberg(self, tables: dict[str, str]) -> None:
@@ -125,7 +133,7 @@ class DuckDBEngine(Engine):
                 self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
                                  f"SELECT * FROM iceberg_scan(getvariable('{variable}'))")
             except duckdb.Error as exc:
-                raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from None
+                raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from exc
             self._check_schema(table, location)
             self.tables[table] = [location]
             self.allowed.append(_table_root(location))
@@ -143,7 +151,7 @@ class DuckDBEngine(Engine):
             for name in ("avro", "httpfs", "iceberg"):
                 self.con.execute(f"LOAD {name}")
         except (ImportError, duckdb.Error) as exc:
-            raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from None
+            raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from exc
 
     def _s3_secret(self) -> None:
         import boto3  # the standard AWS chain: environment, profile, SSO, instance role
@@ -169,7 +177,7 @@ class DuckDBEngine(Engine):
         try:
             self.con.execute(f"CREATE SECRET s3meta_s3 (TYPE s3, {body})")
         except duckdb.Error as exc:
-            raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from None
+            raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from exc
 
     def _describe(self, table: str) -> dict[str, str]:
         """Column name -> DuckDB type, in order."""
@@ -202,13 +210,15 @@ class DuckDBEngine(Engine):
     def _stream(self, rendered: Rendered) -> Stream:
         # DuckDB computes the answer as its batches are fetched (a streaming result), so an answer
         # of any size is never held whole, and one read in part costs only that part.
+        if self.reports is not None:  # a field no report has: one line, before DuckDB answers "unknown"
+            self.reports.check(rendered.sql)
         try:
             reader = self.con.execute(rendered.sql, rendered.parameters).to_arrow_reader(BATCH_ROWS)
         except KeyboardInterrupt:
             self.con.interrupt()
             raise
         except duckdb.Error as exc:
-            raise self._translate(exc) from None
+            raise self._translate(exc) from exc
         return Stream(reader.schema, self._batches(reader), on_close=reader.close)
 
     def _batches(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
@@ -218,15 +228,15 @@ class DuckDBEngine(Engine):
             self.con.interrupt()
             raise
         except duckdb.Error as exc:
-            raise self._translate(exc) from None
+            raise self._translate(exc) from exc
         except (pa.ArrowException, OSError) as exc:  # a failure computing a batch arrives as Arrow's error
-            raise self._translate(_duckdb_error(exc)) from None
+            raise self._translate(_duckdb_error(exc)) from exc
 
     def _statements(self, sql: str) -> list[tuple[str, str]]:
         try:
             return [(s.type.name, s.query) for s in self.con.extract_statements(sql)]
         except duckdb.Error as exc:
-            raise SQLRefused(f"invalid SQL: {_first_line(exc)}") from None
+            raise SQLRefused(f"invalid SQL: {_first_line(exc)}") from exc
 
     def _translate(self, exc: duckdb.Error) -> Exception:
         message = _first_line(exc)
@@ -235,9 +245,10 @@ class DuckDBEngine(Engine):
                 if f"name {table} does not exist" in message:
                     where = self.data / table if self.data else "(no --data folder given)"
                     return DataError(f"no {table} data: nothing at {where}/*.parquet")
-            if "name inventory_report does not exist" in message:
-                return DataError("no inventory_report table: pass --inventory-report PATH (a classic S3 "
-                                 "Inventory report)")
+            for table in ("inventory_report", "inventory_reports"):
+                if f"name {table} does not exist" in message:
+                    return DataError(f"no {table} table: pass --inventory-report PATH (a classic S3 "
+                                     "Inventory report)")
         if isinstance(exc, duckdb.PermissionException):
             return SQLRefused(f"refused: {message}")
         if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
@@ -351,7 +362,7 @@ def _metadata_location(location: str) -> str:
             keys = [o["Key"] for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
         except Exception as exc:
-            raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from None
+            raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from exc
         names = [k.rsplit("/", 1)[-1] for k in keys if k.endswith(".metadata.json")]
         base = f"s3://{bucket}/{prefix}"
     else:

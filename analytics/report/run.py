@@ -16,12 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from .. import detectors as _detectors
+from ..catalog import Query
 from ..detectors import DETECTORS, SEVERITIES, Finding, Inputs, severity_rank
 from ..errors import BadInput
 from ..params import parse_duration, parse_timestamp, utc_naive
 from ..values import jsonable
 from .config import Config, load_config
 from .render import RENDERERS, chart_data
+from .rules import findings as rule_findings
 from .state import State, event_id
 
 SCHEMA_VERSION = 1
@@ -101,7 +103,7 @@ def resolve_window(now: datetime, since: Any = None, until: Any = None, state: S
         try:
             return parse_timestamp(str(value), reference)
         except ValueError as exc:
-            raise BadInput(f"--{name}: {exc} (got {str(value)[:60]!r})") from None
+            raise BadInput(f"{name}: {exc} (got {str(value)[:60]!r})") from exc
 
     end = stamp(until, now, "until") if until is not None else now
     if since is not None:
@@ -134,11 +136,11 @@ def run(session, since: Any = None, until: Any = None, baseline: Any = None,
     if baseline is not None:
         span = baseline if isinstance(baseline, timedelta) else parse_duration(str(baseline))
         if span is None:
-            raise BadInput(f"--baseline: expected a duration such as 7d or 14d (got {str(baseline)[:60]!r})")
+            raise BadInput(f"baseline: expected a duration such as 7d or 14d (got {str(baseline)[:60]!r})")
     window = {"baseline_since": start - span, "since": start, "until": end}
     results: list[Any] = []
 
-    def query(name: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    def query(name: str | Query, values: dict[str, Any]) -> list[dict[str, Any]]:
         result = session.run(name, values)
         results.append(result)
         return result.arrow().to_pylist(maps_as_pydicts="strict")
@@ -150,7 +152,9 @@ def run(session, since: Any = None, until: Any = None, baseline: Any = None,
                     known_requesters=dict(state.first_seen_requesters) if state else {})
     _fetch_evidence(session, query, inputs, config, window, seen)
 
-    findings = _detectors.run_all(inputs, config.detectors, config.allowlist, config.encryption_rules)
+    findings = _detectors.worst_first(
+        _detectors.run_all(inputs, config.detectors, config.allowlist, config.encryption_rules)
+        + rule_findings(config.rules, query, window))
     for f in [f for f in findings if f.sample][:_SAMPLED_FINDINGS]:
         params = {k: v for k, v in f.sample.items() if v is not None}
         params["until"] = params["until"] + timedelta(microseconds=1)

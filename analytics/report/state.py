@@ -72,7 +72,7 @@ class State:
                 events={k: _time(v) for k, v in doc.get("events", {}).items()},
                 runs=int(doc.get("runs", 0)))
         except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
-            raise BadInput(f"cannot read state file {target}: {exc}") from None
+            raise BadInput(f"cannot read state file {target}: {exc}") from exc
 
     def to_json(self) -> str:
         doc = {
@@ -95,7 +95,7 @@ class State:
             with atomic_write(target) as fh:
                 fh.write(self.to_json())
         except OSError as exc:
-            raise EngineError(f"cannot write state file {target}: {exc.strerror or exc}") from None
+            raise EngineError(f"cannot write state file {target}: {exc.strerror or exc}") from exc
 
     # --- the rules a run follows --------------------------------------------------------------------
     def is_new(self, finding: "Finding", renotify_after: timedelta) -> bool:
