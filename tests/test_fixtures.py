@@ -36,10 +36,18 @@ class Data:
         self.end = datetime.fromisoformat(manifest["end"])
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Data:
+@pytest.fixture(scope="module", params=["one world", "shards"])
+def data(request, tmp_path_factory) -> Data:
+    # "shards": the same rows simulated as three shards and merged, as data sets above SHARD_ROWS are,
+    # in parts of 2,500 rows with row groups of 512: every property below must hold for both.
     out = tmp_path_factory.mktemp("gen")
-    return Data(out, fixtures.generate(out, rows=6000, seed=11, days=14, end=END))
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "shards":
+            patch.setattr(fixtures, "SHARD_ROWS", 2000)
+            patch.setattr(fixtures, "PART_ROWS", 2500)
+            patch.setattr(fixtures, "ROW_GROUP", 512)
+            patch.setattr(fixtures, "_MERGE_BATCH", 300)
+        return Data(out, fixtures.generate(out, rows=6000, seed=11, days=14, end=END))
 
 
 @pytest.fixture(scope="module")
@@ -423,3 +431,35 @@ def test_committed_small_set_coverage(small):
     assert set(small.manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload"}
     for rel in small.manifest["files"]["journal"] + small.manifest["files"]["inventory"]:
         assert (SMALL / rel).stat().st_size < 250_000
+
+
+# ---- large data sets: shards, merged ------------------------------------------------------------------
+
+def test_journal_row_groups_cover_successive_time_spans_with_statistics(data):
+    # What lets a window prune: each row group's record_timestamp range, in its statistics, starts where
+    # the previous one ended, so a day of a month meets few row groups.
+    spans = []
+    for rel in data.manifest["files"]["journal"]:
+        meta = pq.ParquetFile(data.out / rel).metadata
+        column = schema.JOURNAL.names.index("record_timestamp")
+        for i in range(meta.num_row_groups):
+            stats = meta.row_group(i).column(column).statistics
+            assert stats is not None and stats.has_min_max
+            spans.append((stats.min, stats.max))
+    assert spans and all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_shards_are_deterministic_and_leave_no_runs_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(fixtures, "SHARD_ROWS", 1500)
+    monkeypatch.setattr(fixtures, "_MERGE_BATCH", 200)
+    a = fixtures.generate(tmp_path / "a", rows=4000, seed=5, days=10, end=END)
+    b = fixtures.generate(tmp_path / "b", rows=4000, seed=5, days=10, end=END)
+    assert a == b and a["rows"] == 4000
+    for rel in a["files"]["journal"] + a["files"]["inventory"] + ["manifest.json"]:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["inventory", "journal", "manifest.json"]
+    journal = pq.read_table(tmp_path / "a" / "journal")
+    keys = journal.group_by(["bucket", "key"]).aggregate([]).num_rows
+    # Three shards' objects are numbered apart: no key of one shard is another's.
+    numbers = {k.rsplit("-", 1)[-1].split(".")[0] for k in journal.column("key").to_pylist() if "-" in k}
+    assert keys > 1000 and any(n.startswith("2000000") for n in numbers) and any(len(n) < 6 for n in numbers)
