@@ -11,7 +11,8 @@ RSS, from os.wait4) are medians over the pairs; a ratio above its target is mark
 2. Exporting a window of the journal (400,000 rows or more) as csv, jsonl, json and parquet, against
    DuckDB's own `COPY ... TO` of the same statement; and the peak memory of exporting the whole
    journal against exporting the window (memory must not grow with the answer).
-3. `--format table` over the whole journal against DuckDB fetching the 200 rows the table shows.
+3. `--format table` over the whole journal against the same command on its first 200 rows (LIMIT
+   200), and against DuckDB fetching those 200 rows.
 4. The same rows in 10,000 small Parquet files: a count, `recent_deletes` and `s3meta report`,
    against plain DuckDB running the same statements over the same files.
 """
@@ -219,9 +220,14 @@ def main() -> int:
               f"{growth['ratio']:5.2f} (target <= 1.25){' ok' if growth['ratio'] <= 1.25 else ' **over**'}")
 
         # 4 (issue point 4). A table shows what it reads.
-        figures.pair(f"4. --format table over all {args.rows:,} journal rows",
-                     lambda: child(s3meta("sql", "SELECT * FROM journal", "--data", str(data), "--format", "table")),
-                     lambda: child(plain("head", data, {"sql": "SELECT * FROM journal"})), args.repeat, 1.5,
+        # The table reads what it shows: the whole journal costs what its first 200 rows cost.
+        def table(sql):
+            return lambda: child(s3meta("sql", sql, "--data", str(data), "--format", "table"))
+        figures.pair(f"4. --format table over all {args.rows:,} journal rows", table("SELECT * FROM journal"),
+                     table("SELECT * FROM journal LIMIT 200"), args.repeat, 1.25,
+                     baseline_label="s3meta on LIMIT 200")
+        figures.pair("4. the same, against plain DuckDB", table("SELECT * FROM journal"),
+                     lambda: child(plain("head", data, {"sql": "SELECT * FROM journal"})), args.repeat, None,
                      baseline_label="fetchmany(200)")
 
         # 6. Many small files.
