@@ -157,6 +157,7 @@ def cmd_restore_plan(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Scheduled anomaly report: findings as json/markdown/html, state, notifications, exit by severity."""
     from . import report as _report
+    from .files import remove_leftovers
 
     formats = list(dict.fromkeys(args.report_format or ["json"]))
     if len(formats) > 1 and not args.output:
@@ -171,12 +172,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     def write(result) -> None:
         for fmt, target in targets.items():
+            if target and args.state:  # under the state's lock: no other scheduled run writes these
+                remove_leftovers(target)
             with _destination(target, False) as out:
                 out.write(result.render(fmt))
 
     result = _report.scheduled(lambda: _session(args, document), config, state_path=args.state, since=args.since,
                                until=args.until, baseline=args.baseline, fail_on=fail_on,
                                sns_topic_arn=args.sns_topic, webhook_url=args.webhook, write=write)
+    for note in result.notes:
+        print(f"s3meta: {note}", file=sys.stderr)
     failed = [x for x in result.notifications if not x.get("ok")]
     for x in failed:
         print(f"s3meta: notification via {x['channel']} failed: {x.get('error')}", file=sys.stderr)
@@ -202,8 +207,10 @@ def cmd_fixtures_generate(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise BadInput(f"--end: {exc}") from None
     manifest = fixtures.generate(args.out, rows=args.rows, seed=args.seed, days=args.days, end=end,
-                                 incidents=not args.no_incidents)
-    print(f"s3meta: wrote {manifest['rows']} journal rows and {manifest['inventory_rows']} inventory rows "
+                                 incidents=not args.no_incidents, annotation_share=args.annotation_share,
+                                 annotation_rows=args.annotation_rows)
+    print(f"s3meta: wrote {manifest['rows']} journal rows ({manifest['annotation_events']} annotation events), "
+          f"{manifest['inventory_rows']} inventory rows and {manifest['annotation_table_rows']} annotations "
           f"({manifest['start']} to {manifest['end']}) to {args.out}", file=sys.stderr)
     return 0
 
@@ -355,16 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("fixtures", help="synthetic S3 Metadata data",
-                       description="Synthetic journal and inventory data in the exact AWS schema.")
+                       description="Synthetic journal, inventory and annotation data in the exact AWS schema.")
     fsub = p.add_subparsers(dest="fixtures_command", metavar="COMMAND", required=True)
     g = fsub.add_parser("generate", help="generate a data set",
-                        description="Write DIR/journal/*.parquet, DIR/inventory/*.parquet and DIR/manifest.json.")
+                        description="Write DIR/journal/*.parquet, DIR/inventory/*.parquet, "
+                                    "DIR/annotation/*.parquet and DIR/manifest.json.")
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--rows", type=int, default=100_000, help="journal rows, approximately (default 100000)")
     g.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     g.add_argument("--days", type=int, default=14, help="days of journal (default 14)")
     g.add_argument("--end", metavar="TIMESTAMP", help="end of the journal, ISO 8601 (default: this hour)")
     g.add_argument("--no-incidents", action="store_true", help="plant no incidents")
+    g.add_argument("--annotation-share", type=float, default=0.08, metavar="SHARE",
+                   help="share of journal rows that are annotation events, 0 to 0.5 (default 0.08)")
+    g.add_argument("--annotation-rows", choices=("full", "sparse"), default="full",
+                   help="object columns on annotation rows: the version's (full) or NULL (sparse)")
     g.set_defaults(handler=cmd_fixtures_generate)
 
     p = sub.add_parser("ddl", help="print Athena DDL for other data sources",

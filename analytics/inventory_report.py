@@ -460,7 +460,7 @@ def read(locations: str | os.PathLike | Iterable[str | os.PathLike],
 
 
 def inventory(report: pa.Table) -> pa.Table:
-    """The 16 columns of the metadata inventory, from an `inventory_report` table."""
+    """The 17 columns of the metadata inventory, from an `inventory_report` table (object_join_key NULL)."""
     return report.select(INVENTORY.names).cast(INVENTORY)
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import params as _params
 from .errors import BadInput
+from .schema import OBJECT_RECORD_TYPES
 from .values import jsonable
 from .version import __version__
 
@@ -333,7 +334,10 @@ def build(records: list[dict[str, Any]], selection: dict[str, Any]) -> RestorePl
 
 def _versions(recs: list[dict[str, Any]]) -> list[_Version]:
     versions: dict[str | None, _Version] = {}
-    journal = sorted((r for r in recs if r["source"] == "journal"), key=lambda r: r["sequence_number"])
+    # An annotation record (June 2026) makes and removes no version; whether it shares the key's
+    # sequence space is not documented, so it is not read at all (restore_candidates leaves it out too).
+    journal = sorted((r for r in recs if r["source"] == "journal" and r["record_type"] in OBJECT_RECORD_TYPES),
+                     key=lambda r: r["sequence_number"])
     for r in journal:
         v = versions.setdefault(r["version_id"], _Version(r["version_id"]))
         if r["record_type"] == "CREATE" or (r["record_type"] == "DELETE" and r["is_delete_marker"]):

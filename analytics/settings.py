@@ -88,8 +88,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "read this inventory configuration of its source bucket, not the newest one (one report per source "
             "bucket is read); repeat for several", metavar="ID"),
     Setting("iceberg", "S3META_ICEBERG", list, _DUCKDB,
-            "read journal or inventory from an Iceberg table (S3 Tables): its metadata.json location, or its table "
-            "folder; repeat for both tables", metavar="TABLE=LOCATION", implies_engine="duckdb",
+            "read journal, inventory or annotation from an Iceberg table (S3 Tables): its metadata.json location, "
+            "or its table folder; repeat for each table", metavar="TABLE=LOCATION", implies_engine="duckdb",
             group="sources"),
     Setting("buckets", "S3META_BUCKETS", list, _ATHENA,
             "general purpose bucket whose S3 Metadata tables to query; repeat for several", flag="--bucket",

@@ -16,6 +16,9 @@
 -- for a key without one. `hour` is the record's hour (UTC); in_window is record_timestamp >= since.
 -- kms_events counts the rows encrypted with SSE-KMS or DSSE-KMS: on CREATE rows of the prefix grain,
 -- it tells a prefix whose every upload used KMS (the report infers an encryption rule from it).
+-- Only records about objects are counted: annotation events (June 2026) are neither uploads nor
+-- deletes, and would swell the activity baselines, the new-actor sightings and the charts; the
+-- annotation detector reads them with a query of its own.
 --
 -- @tags detector
 -- @param baseline_since timestamp = 15d: start of the baseline, inclusive (ISO 8601, or a duration before until)
@@ -38,6 +41,7 @@ WITH j AS (
     FROM journal
     WHERE record_timestamp >= :baseline_since
       AND record_timestamp < :until
+      AND record_type IN ('CREATE', 'UPDATE_METADATA', 'DELETE')
 ),
 -- Which side of `since` a record falls on, told by two WHERE clauses: Athena takes execution
 -- parameters only there, not in a SELECT list. The engines push both filters into the scan, so

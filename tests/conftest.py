@@ -108,8 +108,24 @@ HAND_INVENTORY = [
 ]
 
 
-def write_tables(root: Path, journal: list[dict], inventory: list[dict]) -> Path:
-    for name, rows, sch in (("journal", journal, schema.JOURNAL), ("inventory", inventory, schema.INVENTORY)):
+# The hand data set's annotation table: the latest annotations of two stored versions (the journal
+# above predates annotations, as a table backfilled at enabling time would).
+HAND_ANNOTATION = [
+    dict(bucket="vers-bucket", object_key="logs/b.log", object_version_id="v2", object_join_key="jk-v2",
+         name="retention", sequence_number="A0001", last_modified_date=T(2025, 11, 20, 8, 5), size=2,
+         e_tag="3c2b5e8d0c5e4f6d9b8b2f0c1a7e6d51", replication_status=None, text_value="7y"),
+    dict(bucket="plain-bucket", object_key="old/keep.dat", object_version_id=None, object_join_key="jk-keep",
+         name="classification", sequence_number="A0002", last_modified_date=T(2023, 6, 1), size=12,
+         e_tag="0e0f5f0c4d3b2a1908f7e6d5c4b3a291", replication_status=None, text_value="confidential"),
+]
+
+
+def write_tables(root: Path, journal: list[dict], inventory: list[dict], annotation: list[dict] | None = None) -> Path:
+    """Parquet files in the exact AWS schema; missing keys are NULL. The annotation table only when given."""
+    tables = [("journal", journal, schema.JOURNAL), ("inventory", inventory, schema.INVENTORY)]
+    if annotation is not None:
+        tables.append(("annotation", annotation, schema.ANNOTATION))
+    for name, rows, sch in tables:
         (root / name).mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pylist([{k: r.get(k) for k in sch.names} for r in rows], schema=sch)
         pq.write_table(table, root / name / "part-00000.parquet", compression="zstd")
@@ -118,7 +134,7 @@ def write_tables(root: Path, journal: list[dict], inventory: list[dict]) -> Path
 
 @pytest.fixture(scope="session")
 def hand_data(tmp_path_factory) -> Path:
-    return write_tables(tmp_path_factory.mktemp("hand"), HAND_JOURNAL, HAND_INVENTORY)
+    return write_tables(tmp_path_factory.mktemp("hand"), HAND_JOURNAL, HAND_INVENTORY, HAND_ANNOTATION)
 
 
 @pytest.fixture(scope="session")

@@ -93,7 +93,7 @@ def test_parquet_output_keeps_types(hand_data, tmp_path):
 
 def test_default_format_off_a_terminal_is_csv(hand_data):
     proc = cli("query", "source_ip_activity", "--data", str(hand_data), *W)
-    assert proc.stdout.splitlines()[0] == "source_ip_address,record_count"
+    assert proc.stdout.splitlines()[0] == "source_ip_address,record_count,annotation_events"
 
 
 def test_sql_from_file_and_stdin(hand_data, tmp_path):

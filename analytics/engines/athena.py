@@ -1,10 +1,10 @@
-"""The Athena engine: the same catalog over the S3 Tables journal and inventory, via boto3 and PyAthena.
+"""The Athena engine: the same catalog over the S3 Tables of S3 Metadata, via boto3 and PyAthena.
 
 AWS writes each bucket's tables into the AWS-managed table bucket `aws-s3`, namespace `b_<bucket>`
 (dots become underscores), reached from Athena as catalog `s3tablescatalog/aws-s3`. One bucket is
 addressed through the query execution context, so the catalog text runs unchanged; several
-buckets are addressed by rewriting `journal` and `inventory` into a UNION ALL of the qualified
-per-bucket tables, so aggregates are computed across buckets, not pasted together.
+buckets are addressed by rewriting `journal`, `inventory` and `annotation` into a UNION ALL of the
+qualified per-bucket tables, so aggregates are computed across buckets, not pasted together.
 
 Parameters travel as Athena ExecutionParameters bound to `?` placeholders. Athena substitutes each
 value as a SQL literal, so values are turned into literals by PyAthena's own formatter (strings
@@ -28,7 +28,8 @@ from ..errors import BadInput, EngineError, Interrupted, QueryFailed, SQLRefused
 from .base import Engine, Rendered, Stream
 
 DEFAULT_CATALOG = "s3tablescatalog/aws-s3"
-TABLES = ("journal", "inventory")
+# The tables S3 Metadata writes per bucket, all in the namespace b_<bucket> ("annotation" since June 2026).
+TABLES = ("journal", "inventory", "annotation")
 PRICE_PER_TB = 5.0          # USD per TB scanned, standard (non-capacity) pricing
 MIN_BILLED_BYTES = 10 * 2**20  # Athena bills at least 10 MB per query, rounded up to whole MB
 MAX_PARAMETER_CHARS = 1024  # an ExecutionParameters value is 1-1024 characters

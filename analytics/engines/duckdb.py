@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import BadInput, DataError, EngineError, SQLRefused
-from ..schema import TABLES
+from ..schema import ADDED_IN_2026, TABLES
 from .base import Engine, Rendered, Stream
 
 # DuckDB type names accepted for each Arrow type of the schema. Timestamps may also arrive with a
@@ -24,6 +24,9 @@ _ACCEPTED = {
     "timestamp[us]": ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP WITH TIME ZONE"),
     "map<string, string>": ("MAP(VARCHAR, VARCHAR)",),
 }
+# The DuckDB type each Arrow type of the schema is read as (and a missing 2026 column is typed as).
+_CANONICAL = {"string": "VARCHAR", "int64": "BIGINT", "bool": "BOOLEAN", "timestamp[us]": "TIMESTAMP",
+              "map<string, string>": "MAP(VARCHAR, VARCHAR)"}
 
 
 # Rows per Arrow batch read from DuckDB: large enough that per-batch costs vanish, small enough that
@@ -33,11 +36,18 @@ BATCH_ROWS = 32_768
 # Athena (Trino) functions DuckDB lacks, as macros, so that one query text runs on both engines.
 ATHENA_FUNCTIONS = {
     "from_utf8(b)": "decode(b)",  # varbinary -> varchar (the ACL column is base64 of UTF-8 JSON)
+    # Trino returns NULL for text that is not JSON and for an object or array at the path; DuckDB's
+    # json_extract_string raises on the first and returns JSON text for the second. Annotation
+    # payloads are often plain text, so both cases are common here. The nested CASE keeps
+    # json_type from ever seeing invalid JSON.
+    "json_extract_scalar(j, p)": ("CASE WHEN json_valid(j) THEN CASE WHEN json_type(j, p) NOT IN ('OBJECT', 'ARRAY') "
+                                  "THEN json_extract_string(j, p) END END"),
+    "regexp_like(s, p)": "regexp_matches(s, p)",  # both find the pattern anywhere in s (RE2 / Java syntax)
 }
 
 
 class DuckDBEngine(Engine):
-    """`journal` and `inventory` are views over DIR/journal/**/*.parquet and DIR/inventory/**/*.parquet."""
+    """`journal`, `inventory` and `annotation` are views over DIR/<table>/**/*.parquet."""
 
     name: ClassVar[str] = "duckdb"
     paramstyle: ClassVar[str] = "named"
@@ -92,11 +102,12 @@ class DuckDBEngine(Engine):
             try:
                 # The relation API takes the file list as a value: no path is pasted into SQL text.
                 # DuckDB matches later files' columns to the first file's by name, so writers may
-                # order columns differently (union_by_name is not needed for that, and costs ~20%).
-                # The list is bound once, here: with thousands of small files each bind costs a
-                # visit to every file.
-                relation = self.con.read_parquet(files)
-                casts = _naive_utc_columns(_types(relation), TABLES[table])
+                # order columns differently (union_by_name is not needed for that, and costs ~20%),
+                # but it drops columns the first file lacks: a folder of 2025 and 2026 exports is
+                # read by name. The list is bound once, here: with thousands of small files each
+                # bind costs a visit to every file.
+                relation = self.con.read_parquet(files, union_by_name=_mixed_layouts(self.con, files))
+                casts = _conforming_columns(_types(relation), table)
                 if casts:
                     relation = relation.project(casts)
                 relation.create_view(table, replace=True)
@@ -105,8 +116,8 @@ class DuckDBEngine(Engine):
             self._check_schema(table, data, _types(relation))
             self.tables[table] = files
         if not self.tables and required:
-            raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet "
-                            f"and {data / 'inventory'}/*.parquet)")
+            raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet, "
+                            f"{data / 'inventory'}/*.parquet or {data / 'annotation'}/*.parquet)")
 
     def _attach_report(self, locations: list[str]) -> None:
         from .. import inventory_report
@@ -132,6 +143,12 @@ class DuckDBEngine(Engine):
             try:
                 self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
                                  f"SELECT * FROM iceberg_scan(getvariable('{variable}'))")
+                # A table created before June 2026 has no object_join_key or annotation column
+                # until AWS evolves its schema: those read as NULL, as from a 2025 Parquet export.
+                casts = _conforming_columns(_types(self.con.table(table)), table)
+                if casts:
+                    self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
+                                     f"SELECT {casts} FROM iceberg_scan(getvariable('{variable}'))")
             except duckdb.Error as exc:
                 raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from exc
             self._check_schema(table, location)
@@ -179,21 +196,17 @@ class DuckDBEngine(Engine):
         except duckdb.Error as exc:
             raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from exc
 
-    def _describe(self, table: str) -> dict[str, str]:
-        """Column name -> DuckDB type, in order."""
-        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
-
-    def _check_schema(self, table: str, data: Path | str, described: dict[str, str] | None = None) -> None:
-        described = described if described is not None else self._describe(table)
+    def _check_schema(self, table: str, data: Path | str,
+                      described: dict[str, duckdb.DuckDBPyType] | None = None) -> None:
+        described = described if described is not None else _types(self.con.table(table))
         missing = [f.name for f in TABLES[table] if f.name not in described]
         if missing:
             raise DataError(f"{table} data under {data} is not in the S3 Metadata schema: "
                             f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         for f in TABLES[table]:
-            accepted = _ACCEPTED[str(f.type)]
-            if described[f.name] not in accepted:
-                raise DataError(f"{table} data under {data}: column {f.name} has type {described[f.name]}, "
-                                f"expected {accepted[0]}")
+            problem = _type_problem(f.type, described[f.name])
+            if problem:
+                raise DataError(f"{table} data under {data}: column {f.name} {problem}")
 
     def _sandbox(self) -> None:
         # Defence in depth behind the read-only check on ad-hoc SQL: files outside the data folder
@@ -265,22 +278,87 @@ class DuckDBEngine(Engine):
         self.con.close()
 
 
-def _naive_utc_columns(described: dict[str, str], schema) -> str | None:
-    """A projection that makes the schema's timestamps naive UTC microseconds; None when they are already.
+def _duck_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB type the toolkit reads an Arrow type of the schema as."""
+    if pa.types.is_struct(arrow_type):
+        fields = ", ".join(f"{_quoted(f.name)} {_duck_type(f.type)}" for f in arrow_type)
+        return f"STRUCT({fields})"
+    return _CANONICAL[str(arrow_type)]
+
+
+def _type_problem(arrow_type: pa.DataType, found: duckdb.DuckDBPyType) -> str | None:
+    """Why a column's DuckDB type cannot stand for the schema's Arrow type; None when it can.
+
+    A struct (the journal's `annotation`) is checked field by field, by name: writers may order
+    the fields differently or add some, but every field AWS documents must be there.
+    """
+    if pa.types.is_struct(arrow_type):
+        if found.id != "struct":
+            return f"has type {found}, expected {_duck_type(arrow_type)}"
+        children = dict(found.children)
+        for field in arrow_type:
+            if field.name not in children:
+                return f"has no field {field.name} (expected {_duck_type(arrow_type)})"
+            problem = _type_problem(field.type, children[field.name])
+            if problem:
+                return f"field {field.name} {problem}"
+        return None
+    accepted = _ACCEPTED[str(arrow_type)]
+    return None if str(found) in accepted else f"has type {found}, expected {accepted[0]}"
+
+
+def _conforming_columns(described: dict[str, duckdb.DuckDBPyType], table: str) -> str | None:
+    """A projection that makes a table's columns read as the schema's; None when they already do.
 
     S3 Metadata's timestamps have no zone (UTC by convention). Files written with a UTC zone, or in
     milli- or nanoseconds, are cast (the session zone is UTC), so results look the same whatever
-    wrote the files. Files in the schema's own form are read untouched.
+    wrote the files; a struct whose fields are timestamped so is cast as a whole. A column added in
+    2026 (ADDED_IN_2026) that a 2025 export lacks reads as a typed NULL, so the catalog's queries
+    run on both layouts. Files in the schema's own form are read untouched; otherwise the schema's
+    columns come first, in its order, then any extra columns as they are.
     """
-    timestamps = {f.name for f in schema if str(f.type).startswith("timestamp")}
-    odd = {c for c in timestamps
-           if described.get(c, "TIMESTAMP").startswith("TIMESTAMP") and described[c] != "TIMESTAMP"}
-    if not odd:
+    schema = TABLES[table]
+    casts: dict[str, str] = {}
+    for f in schema:
+        found = described.get(f.name)
+        if found is None:
+            if f.name in ADDED_IN_2026[table]:
+                casts[f.name] = f"CAST(NULL AS {_duck_type(f.type)}) AS {_quoted(f.name)}"
+        elif _needs_cast(f.type, found):
+            casts[f.name] = f"CAST({_quoted(f.name)} AS {_duck_type(f.type)}) AS {_quoted(f.name)}"
+    if not casts:
         return None
+    ordered = [casts.get(f.name, _quoted(f.name)) for f in schema if f.name in casts or f.name in described]
+    return ", ".join(ordered + [_quoted(c) for c in described if c not in schema.names])
 
-    def quoted(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-    return ", ".join(f"CAST({quoted(c)} AS TIMESTAMP) AS {quoted(c)}" if c in odd else quoted(c) for c in described)
+
+def _needs_cast(arrow_type: pa.DataType, found: duckdb.DuckDBPyType) -> bool:
+    """Whether a present column is a timestamp in another unit or zone (at any depth of a struct)."""
+    if pa.types.is_struct(arrow_type):
+        if found.id != "struct":
+            return False  # the schema check names the wrong type
+        children = dict(found.children)
+        return any(f.name in children and _needs_cast(f.type, children[f.name]) for f in arrow_type)
+    text = str(found)
+    return pa.types.is_timestamp(arrow_type) and text.startswith("TIMESTAMP") and text != "TIMESTAMP"
+
+
+def _mixed_layouts(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
+    """Whether the files' column names differ (2025 and 2026 exports side by side, say).
+
+    Read from the footers only. A difference in the root element's name alone (each writer names
+    it its own way) also counts: reading by name is then merely slower, never wrong.
+    """
+    if len(files) < 2:
+        return False
+    count = con.execute("SELECT count(DISTINCT names) FROM (SELECT list(name || ':' || coalesce(num_children, 0) "
+                        "ORDER BY name) AS names FROM parquet_schema($files) GROUP BY file_name)",
+                        {"files": files}).fetchone()
+    return bool(count and count[0] > 1)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def parquet_files(folder: Path) -> list[str]:
@@ -293,9 +371,9 @@ def parquet_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def _types(relation: duckdb.DuckDBPyRelation) -> dict[str, str]:
-    """Column name -> DuckDB type, from a relation already bound (no DESCRIBE, no second bind)."""
-    return {name: str(kind) for name, kind in zip(relation.columns, relation.types, strict=True)}
+def _types(relation: duckdb.DuckDBPyRelation) -> dict[str, duckdb.DuckDBPyType]:
+    """Column name -> DuckDB type, in order, from a relation already bound (no DESCRIBE, no second bind)."""
+    return dict(zip(relation.columns, relation.types, strict=True))
 
 
 def _duckdb_error(exc: Exception) -> duckdb.Error:
@@ -321,12 +399,12 @@ def _as_list(value: Any) -> list[str]:
     return [os.fspath(v) for v in value]
 
 
-ICEBERG_TABLES = ("journal", "inventory")
+ICEBERG_TABLES = ("journal", "inventory", "annotation")
 _SAFE_LOCATION = re.compile(r"^[^\x00-\x1f\x7f'\\]+$")  # no control characters, quotes or backslashes
 
 
 def _iceberg_tables(value: Any) -> dict[str, str]:
-    """--iceberg values, `journal=LOCATION` / `inventory=LOCATION` (or a dict), checked."""
+    """--iceberg values, `journal=LOCATION` / `inventory=LOCATION` / `annotation=LOCATION` (or a dict), checked."""
     if value is None:
         return {}
     items = value.items() if isinstance(value, dict) else []
@@ -341,7 +419,8 @@ def _iceberg_tables(value: Any) -> dict[str, str]:
     tables: dict[str, str] = {}
     for table, location in items:
         if table not in ICEBERG_TABLES:
-            raise BadInput(f"--iceberg {table}=...: unknown table {table!r} (expected journal or inventory)")
+            raise BadInput(f"--iceberg {table}=...: unknown table {table!r} "
+                           f"(expected {', '.join(ICEBERG_TABLES[:-1])} or {ICEBERG_TABLES[-1]})")
         if not location or not _SAFE_LOCATION.match(location):
             raise BadInput(f"--iceberg {table}=: refused location {location!r} (empty, or holds a quote, "
                            "backslash or control character)")

@@ -18,9 +18,10 @@ from .config import Config, load_config, parse_config
 from .render import FORMATS, output_paths, render_html, render_json, render_markdown
 from .rules import Rule
 from .rules import load as load_rules
-from .run import Report, resolve_window, run, scheduled
-from .state import State, StateLocked, lock
+from .run import Report, Window, resolve_window, run, scheduled
+from .state import State, StateChanged, StateLocked, lock
 
-__all__ = ["Config", "FORMATS", "Report", "Rule", "State", "StateLocked", "load_config", "load_rules", "lock",
+__all__ = ["Config", "FORMATS", "Report", "Rule", "State", "StateChanged", "StateLocked", "Window", "load_config",
+           "load_rules", "lock",
            "output_paths", "parse_config", "render_html", "render_json", "render_markdown", "resolve_window", "run",
            "scheduled"]

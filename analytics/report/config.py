@@ -37,6 +37,13 @@ class Config:
     fail_on: str = setting("high", "severity", "default for --fail-on")
     renotify_after: timedelta = setting(timedelta(hours=24), "duration", "a finding quiet this long is new again")
     state_retention: timedelta = setting(timedelta(days=30), "duration", "forget findings not seen this long")
+    # A window that starts at the state's watermark reaches back at most this far: a watermark
+    # months old would otherwise start one window over months of journal (an Athena bill).
+    max_catch_up: timedelta = setting(timedelta(days=7), "duration", "longest window a state's watermark starts")
+    # Below this much observed baseline, "never seen" and "more than usual" are not evidence.
+    min_baseline: timedelta = setting(timedelta(hours=24), "duration", "baseline needed before novelty pages")
+    # How far --until (or a state's watermark) may lie after now before it is refused.
+    clock_skew: timedelta = setting(timedelta(minutes=5), "duration", "how far --until may lie after now")
     rules: tuple = setting((), "rules", "folders of SQL detection rules, relative to the config file")
     allowlist: Allowlist = setting(Allowlist, "allowlist", "CIDRs and accounts that never count as new")
     encryption_rules: list = setting(list, "encryption_rules", "per-prefix encryption requirements")
@@ -78,7 +85,12 @@ def parse_config(table: Any, where: str = "config", base: str | os.PathLike | No
         raise reading.bad("must be a table")
     declared = {f.name: f.metadata["kind"] for f in fields(Config)}
     _unknown(table, set(declared), "", reading.bad)
-    return Config(**{name: _KINDS[declared[name]](value, name, reading) for name, value in table.items()})
+    config = Config(**{name: _KINDS[declared[name]](value, name, reading) for name, value in table.items()})
+    if config.max_catch_up <= config.overlap:
+        # Each run re-reads the overlap; a cap inside it would skip part of every window.
+        raise reading.bad(f"max_catch_up ({table.get('max_catch_up', '7d')}) must be longer than overlap "
+                          f"({table.get('overlap', '1h')})")
+    return config
 
 
 # --- the kinds of value a key takes ----------------------------------------------------------------
@@ -170,6 +182,8 @@ def _detector_value(value: Any, default: Any, label: str, reading: _Reading) -> 
     elif isinstance(default, (int, float)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise reading.bad(f"{label} must be a number >= 0")
+    elif isinstance(default, list):
+        return _strings(value, label, reading)
     return value
 
 
@@ -182,6 +196,16 @@ def _notify(value: Any, name: str, reading: _Reading) -> dict[str, Any]:
     _unknown(value, _NOTIFY_KEYS, f"{name}.", reading.bad)
     if "min_severity" in value:
         _severity(value["min_severity"], f"{name}.min_severity", reading)
+    timeout = value.get("timeout", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
+        raise reading.bad(f"{name}.timeout must be a number of seconds, above 0 and at most 300 (got {timeout!r})")
+    if "webhook_url" in value:
+        from .notify import check_url  # the one place that says which webhook URLs are usable
+
+        try:
+            check_url(value["webhook_url"])
+        except ValueError as exc:
+            raise reading.bad(f"{name}.webhook_url: {exc}") from exc
     return dict(value)
 
 
