@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_generator.py --rows 1000000 --repeat 3
 	$(BIN)/python bench/bench_report.py --rows 10000000 --data bench/out/report-10m --repeat 3
 	$(BIN)/python bench/bench_answers.py --rows 3000000 --repeat 3
+	$(BIN)/python bench/stress_exit.py --runs 500
 
 # 50M journal rows: generating them takes minutes, so this size is opt-in.
 bench-big: $(STAMP)

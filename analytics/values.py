@@ -13,6 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from .buffers import arrow_buffer
+
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
 # C1 controls (terminal escapes such as CSI, U+009B), the Unicode bidirectional controls, which make a
 # key display as another name ("invoice\u202efdp.exe" shows as "invoiceexe.pdf"), and the line and
@@ -20,6 +22,16 @@ _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f", 0x0A: "\\n", 
 _CONTROL |= {i: f"\\x{i:02x}" for i in range(0x80, 0xA0)}
 _CONTROL |= {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
                                         0x2028, 0x2029)}
+
+
+def byte_size(n: float | None) -> str:
+    """A byte count for people: `0 B`, `12.50 MB`, `1.20 GB`."""
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
 
 
 def python_rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -105,8 +117,9 @@ def strings(values: list[str | None]) -> pa.Array:
             data += value.encode("utf-8", "surrogatepass")
             valid[i // 8] |= 1 << (i % 8)
         offsets.append(len(data))
-    buffers = [pa.py_buffer(bytes(valid)), pa.py_buffer(array_module.array("i", offsets).tobytes()),
-               pa.py_buffer(bytes(data))]
+    # Arrow-owned copies, not pa.py_buffer: see analytics/buffers.py
+    buffers = [arrow_buffer(bytes(valid)), arrow_buffer(array_module.array("i", offsets).tobytes()),
+               arrow_buffer(bytes(data))]
     return pa.Array.from_buffers(pa.string(), len(values), buffers)
 
 
@@ -225,7 +238,7 @@ def join(*parts: pa.Array | pa.Scalar) -> pa.Array:
 
 
 def _int32(value: int) -> pa.Scalar:
-    return pa.Array.from_buffers(pa.int32(), 1, [None, pa.py_buffer(array_module.array("i", [value]).tobytes())])[0]
+    return pa.Array.from_buffers(pa.int32(), 1, [None, arrow_buffer(array_module.array("i", [value]).tobytes())])[0]
 
 
 def _float_texts(array: pa.Array) -> pa.Array:

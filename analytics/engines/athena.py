@@ -14,18 +14,21 @@ quoted with quotes doubled, timestamps as TIMESTAMP '...'), never by string form
 from __future__ import annotations
 
 import contextlib
-import io
+import logging
 import math
 import re
 import time
 import uuid
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..buffers import arrow_copy
 from ..errors import BadInput, EngineError, Interrupted, QueryFailed, SQLRefused
-from .base import Engine, Rendered, Stream
+from ..params import bucket_names
+from ..values import byte_size
+from .base import Engine, Progress, Rendered, Stream
 
 DEFAULT_CATALOG = "s3tablescatalog/aws-s3"
 # The tables S3 Metadata writes per bucket, all in the namespace b_<bucket> ("annotation" since June 2026).
@@ -35,7 +38,6 @@ MIN_BILLED_BYTES = 10 * 2**20  # Athena bills at least 10 MB per query, rounded 
 MAX_PARAMETER_CHARS = 1024  # an ExecutionParameters value is 1-1024 characters
 _LEGACY = re.compile(r"[A-Z_]")
 
-Progress = Callable[[str, float, int | None], None]  # state, elapsed seconds, bytes scanned so far
 
 
 def namespace_for(bucket: str) -> str:
@@ -74,7 +76,15 @@ class AthenaEngine(Engine):
                  workgroup: str | None = None, output_location: str | None = None,
                  timeout: float | None = None, poll_interval: float = 0.5, progress: Progress | None = None,
                  client: Any = None, s3_client: Any = None):
-        buckets = [buckets] if isinstance(buckets, str) else list(buckets or [])
+        for flag, value in (("--namespace", namespace), ("--catalog", catalog), ("--region", region),
+                            ("--aws-profile", aws_profile), ("--workgroup", workgroup),
+                            ("--output-location", output_location)):
+            if value is not None and not str(value).strip():
+                raise BadInput(f"{flag}: expected a value, got an empty string")
+        if output_location is not None and not output_location.startswith("s3://"):
+            raise BadInput(f"--output-location {output_location[:60]!r}: expected an s3:// folder such as "
+                           "s3://my-athena-results/s3meta/")
+        buckets = bucket_names(buckets)
         if namespace and len(buckets) > 1:
             raise BadInput("--namespace names one bucket's tables; it cannot go with several --bucket")
         if not buckets and not namespace:
@@ -89,11 +99,12 @@ class AthenaEngine(Engine):
 
     # --- AWS clients, created on first use so render() works offline ------------------------------
     def _session(self):
-        import boto3
         import botocore.exceptions
 
+        from .. import aws
+
         try:
-            return boto3.Session(profile_name=self.aws_profile, region_name=self.region)
+            return aws.session(self.aws_profile, self.region)
         except botocore.exceptions.ProfileNotFound:
             raise BadInput(f"AWS profile {self.aws_profile!r} not found in the AWS configuration") from None
 
@@ -145,7 +156,8 @@ class AthenaEngine(Engine):
             return node
 
         try:
-            tree = sqlglot.parse_one(sql, read="athena")
+            with _quiet_parser():
+                tree = sqlglot.parse_one(sql, read="athena")
         except sqlglot.errors.ParseError as exc:
             raise SQLRefused(f"invalid SQL for Athena: {str(exc).splitlines()[0]}") from exc
         return tree.transform(rewrite).sql("athena")
@@ -156,12 +168,13 @@ class AthenaEngine(Engine):
         from sqlglot import exp
 
         try:
-            trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
+            with _quiet_parser():
+                trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
         except sqlglot.errors.ParseError as exc:
             raise SQLRefused(f"invalid SQL: {str(exc).splitlines()[0]}") from exc
         kinds = []
         for tree in trees:
-            if isinstance(tree, (exp.Query, exp.Describe)):
+            if isinstance(tree, (exp.Query, exp.Describe, exp.Values)):  # Trino's VALUES is a query
                 kind = "SELECT"
             elif isinstance(tree, exp.Command) and tree.name.upper() in ("SHOW", "EXPLAIN"):
                 kind = "EXPLAIN" if tree.name.upper() == "EXPLAIN" else "SELECT"
@@ -195,18 +208,17 @@ class AthenaEngine(Engine):
                 state = execution["Status"]["State"]
                 elapsed = time.monotonic() - started
                 if self.progress:
-                    self.progress(state, elapsed, execution.get("Statistics", {}).get("DataScannedInBytes"))
+                    scanned = execution.get("Statistics", {}).get("DataScannedInBytes")
+                    self.progress(state, elapsed, f"{byte_size(scanned)} scanned" if scanned else None)
                 if state in self.terminal_states:
                     break
                 if self.timeout is not None and elapsed >= self.timeout:
-                    client.stop_query_execution(QueryExecutionId=query_id)
-                    raise QueryFailed(f"Athena query {query_id} timed out after {self.timeout:g} s and was "
-                                      "stopped in Athena", query_id=query_id)
+                    raise QueryFailed(f"Athena query {query_id} timed out after {self.timeout:g} s and "
+                                      f"{self._stop(client, query_id)}", query_id=query_id)
                 time.sleep(delay)
                 delay = min(delay * 1.5, 5.0)  # quick answers stay quick; long ones poll less
-        except KeyboardInterrupt:
-            client.stop_query_execution(QueryExecutionId=query_id)
-            raise Interrupted(f"interrupted: Athena query {query_id} was stopped") from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as errors.Terminated
+            raise Interrupted.by(exc, f"Athena query {query_id} {self._stop(client, query_id)}") from None
         if state != "SUCCEEDED":
             status = execution["Status"]
             error = status.get("AthenaError", {})
@@ -216,6 +228,19 @@ class AthenaEngine(Engine):
             raise QueryFailed(f"Athena query {query_id} {state}: {reason} ({detail})",
                               user_error=error.get("ErrorCategory") == 2, query_id=query_id)
         return execution
+
+    @staticmethod
+    def _stop(client: Any, query_id: str) -> str:
+        """Stop the query in Athena (it would run on, and bill, without the client); say how that went."""
+        import botocore.exceptions
+
+        try:
+            client.stop_query_execution(QueryExecutionId=query_id)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            return f"could NOT be stopped in Athena ({exc}); stop it in the console"
+        except KeyboardInterrupt:  # a second Ctrl-C while stopping
+            return "may still run in Athena: a second interrupt cut the stop request short"
+        return "was stopped in Athena"
 
     def _stats(self, execution: dict) -> dict[str, Any]:
         statistics = execution.get("Statistics", {})
@@ -287,34 +312,77 @@ def _guarded(batches: Iterator[pa.RecordBatch], location: str) -> Iterator[pa.Re
         raise EngineError(f"cannot read Athena's result file {location}: {str(exc).splitlines()[0]}") from exc
 
 
+@contextlib.contextmanager
+def _quiet_parser() -> Iterator[None]:
+    """sqlglot logs a warning for every statement it parses as an opaque Command (SHOW, EXPLAIN,
+    UNLOAD, ...); here that is expected, since those statements are classed by their keyword, so
+    the warning would only put a second, misleading line beside the answer or the refusal."""
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 # --- Athena's CSV results, typed ----------------------------------------------------------------------
 
-# Result file bytes parsed at once (one batch). pyarrow's reader keeps some 32 blocks read ahead of
-# the parser, so this also bounds the memory a download takes (about 33 MiB).
+# Result file bytes read from S3 at a time; each whole-record piece of them is parsed as one batch.
 CSV_BLOCK_BYTES = 1 << 20
 
 
 def csv_batches(source: Any, columns: list[dict]) -> Iterator[pa.RecordBatch]:
     """Athena's result CSV (header row, every value quoted, NULL as an empty unquoted field) from a
-    file-like object (an S3 GET's body), typed by its ColumnInfo, one block at a time."""
+    file-like object (an S3 GET's body), typed by its ColumnInfo, one block at a time.
+
+    The blocks are read here, on the calling thread, and each piece that ends on a whole record is
+    handed to Arrow as Arrow-owned memory and parsed without threads. pyarrow's own streaming reader,
+    given the Python object, reads and releases it on Arrow's worker threads, and a worker that needs
+    the GIL while the interpreter exits aborts the process (see analytics/buffers.py).
+    """
     import pyarrow.csv as pacsv
 
     placeholders = [f"c{i}" for i in range(len(columns))]
-    reader = pacsv.open_csv(
-        source,
-        read_options=pacsv.ReadOptions(column_names=placeholders, skip_rows=1, block_size=CSV_BLOCK_BYTES),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in placeholders},
-            strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""]),
-    )
-    for batch in reader:
-        yield convert(batch, columns)
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in placeholders},
+        strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""])
+    pending, header = b"", True
+    while True:
+        block = source.read(CSV_BLOCK_BYTES)
+        pending += block
+        end = _records_end(pending) if block else len(pending)
+        piece, pending = pending[:end], pending[end:]
+        if piece:
+            read = pacsv.ReadOptions(column_names=placeholders, skip_rows=int(header), use_threads=False,
+                                     block_size=max(CSV_BLOCK_BYTES, len(piece)))
+            header = False
+            for batch in pacsv.read_csv(arrow_copy(piece), read_options=read, parse_options=parse,
+                                        convert_options=convert_options).to_batches():
+                yield convert(batch, columns)
+        if not block:
+            return
+
+
+def _records_end(data: bytes) -> int:
+    """Length of the longest prefix of `data` (which starts at a record) that ends with a whole record.
+
+    Every value is quoted, with quotes inside doubled, so a newline ends a record exactly when an
+    even number of quotes precede it; walking back from the end counts each quote once.
+    """
+    quotes, end = data.count(b'"'), len(data)
+    while (newline := data.rfind(b"\n", 0, end)) >= 0:
+        quotes -= data.count(b'"', newline, end)
+        if quotes % 2 == 0:
+            return newline + 1
+        end = newline
+    return 0
 
 
 def from_csv(data: bytes, columns: list[dict]) -> pa.Table:
     """A whole result CSV as Arrow (see csv_batches)."""
-    return pa.Table.from_batches(list(csv_batches(io.BytesIO(data), columns)), schema_of(columns))
+    return pa.Table.from_batches(list(csv_batches(pa.BufferReader(data), columns)), schema_of(columns))
 
 
 _INTEGER = {"bigint", "integer", "int", "smallint", "tinyint"}
