@@ -182,16 +182,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     values = parse_assignments(args.param)
     with _session(args) as session:
-        result = session.run(args.name, values)
-    _emit(result, args)
+        _emit(session.run(args.name, values, stream=True), args)
     return 0
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
     text = _sql_text(args)
     with _session(args) as session:
-        result = session.sql(text)
-    _emit(result, args)
+        _emit(session.sql(text, stream=True), args)
     return 0
 
 
@@ -338,22 +336,27 @@ def _destination(path: str | None, binary: bool) -> Iterator[IO]:
 
 
 def _emit(result, args: argparse.Namespace) -> None:
+    """Write a streamed result batch by batch (the table format reads only the rows it shows)."""
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "csv")
     if fmt in output.BINARY_FORMATS and not args.output and sys.stdout.isatty():
         raise BadInput(f"{fmt} output is binary: pass --output FILE or pipe it")
     max_rows = None
     if fmt == "table":
         max_rows = TABLE_ROWS if args.max_rows is None else (args.max_rows or None)
-    with _destination(args.output, fmt in output.BINARY_FORMATS) as out:
-        output.write(result.table, fmt, out, max_rows=max_rows)
+    with _destination(args.output, binary=True) as out:
+        output.write(result.batches(), fmt, out, max_rows=max_rows)
     stats = result.stats
+    n = stats.get("rows", 0)
+    rows = f"{n} row{'s' if n != 1 else ''}"
+    if "elapsed_seconds" not in stats:  # a table that stopped reading knows a lower bound only
+        rows = f"at least {rows}"
     if "cost_usd" in stats:  # a remote engine's run always reports what it scanned and cost
-        print(f"s3meta: {stats['rows']} rows; athena scanned {byte_size(stats.get('data_scanned_bytes'))}, "
+        print(f"s3meta: {rows}; athena scanned {byte_size(stats.get('data_scanned_bytes'))}, "
               f"engine {(stats.get('engine_ms') or 0) / 1000:.1f} s, estimated ${stats['cost_usd']:.6f} "
               f"(query {stats.get('query_execution_id')})", file=sys.stderr)
     elif args.stats or sys.stderr.isatty():
-        print(f"s3meta: {stats.get('rows', 0)} rows in {stats.get('elapsed_seconds', 0):.3f} s "
-              f"({stats.get('engine', '?')})", file=sys.stderr)
+        elapsed = f" in {stats['elapsed_seconds']:.3f} s" if "elapsed_seconds" in stats else ""
+        print(f"s3meta: {rows}{elapsed} ({stats.get('engine', '?')})", file=sys.stderr)
 
 
 # --- the parser ---------------------------------------------------------------------------------
