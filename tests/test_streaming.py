@@ -40,7 +40,8 @@ def test_a_failure_midway_is_one_line_and_leaves_no_output_file(hand_data, tmp_p
     target = tmp_path / f"out.{fmt}"
     proc = cli("sql", FAILS_LATE, "--data", str(hand_data), "--format", fmt, "--output", str(target))
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.splitlines() == ["s3meta: error: the query failed as it ran: Invalid Input Error: row 3000000 was read"]
+    assert proc.stderr.splitlines() == [
+        "s3meta: error: the query failed as it ran: Invalid Input Error: row 3000000 was read"]
     assert not target.exists() and list(tmp_path.iterdir()) == []
 
 
