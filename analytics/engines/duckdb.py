@@ -110,10 +110,6 @@ class DuckDBEngine(Engine):
 
     def _open(self) -> None:
         self.con.execute("SET TimeZone = 'UTC'")  # Athena's semantics for naive timestamps
-        # Footers read once per session: the layout check, each view's bind and every query of a
-        # report read the same files, which with thousands of small files costs more than the rows
-        # (DuckDB re-reads a footer whose file has changed).
-        self.con.execute("SET parquet_metadata_cache = true")
         # DuckDB draws its progress bar on stdout whenever Python looks interactive (`python -c`,
         # a REPL), into the answer being written. Long queries report through `progress` instead,
         # from DuckDB's own estimate, which it keeps only while its bar is enabled.
