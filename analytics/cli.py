@@ -215,10 +215,15 @@ def cmd_fixtures_generate(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise BadInput(f"--end: {exc}") from None
     manifest = fixtures.generate(args.out, rows=args.rows, seed=args.seed, days=args.days, end=end,
-                                 incidents=not args.no_incidents)
+                                 incidents=not args.no_incidents, scenarios=args.scenario)
     print(f"s3meta: wrote {manifest['rows']} journal rows and {manifest['inventory_rows']} inventory rows "
           f"({manifest['start']} to {manifest['end']}) to {args.out}", file=sys.stderr)
     return 0
+
+
+def _scenario_names() -> list[str]:
+    from .scenarios import SCENARIOS
+    return list(SCENARIOS)
 
 
 def cmd_ddl(args: argparse.Namespace) -> int:
@@ -373,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--days", type=int, default=14, help="days of journal (default 14)")
     g.add_argument("--end", metavar="TIMESTAMP", help="end of the journal, ISO 8601 (default: this hour)")
     g.add_argument("--no-incidents", action="store_true", help="plant no incidents")
+    g.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                   help="plant an attack or a benign twin (repeatable): " + ", ".join(_scenario_names()))
     g.set_defaults(handler=cmd_fixtures_generate)
 
     p = sub.add_parser("ddl", help="print Athena DDL for other data sources",

@@ -175,8 +175,13 @@ _NO_STATISTICS = {"sequence_number", "version_id", "e_tag", "request_id", "objec
 
 
 def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: int = 14,
-             end: datetime | None = None, incidents: bool = True) -> dict:
-    """Write out/journal/*.parquet, out/inventory/*.parquet and out/manifest.json; return the manifest."""
+             end: datetime | None = None, incidents: bool = True, scenarios: tuple[str, ...] = ()) -> dict:
+    """Write out/journal/*.parquet, out/inventory/*.parquet and out/manifest.json; return the manifest.
+
+    `scenarios` names attacks and benign twins to plant over the data (analytics.scenarios).
+    """
+    from analytics import scenarios as scenario_module
+    scenarios = scenario_module.check(scenarios)
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 100:
         raise BadInput(f"rows must be an integer >= 100, got {rows!r}")
     if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
@@ -197,6 +202,10 @@ def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: i
     start_us = end_us - int(days) * DAY
     world = _World(rng, int(rows), start_us, end_us, int(days), incidents)
     files, counts = world.write(out)
+    planted = {}
+    if scenarios:
+        planted, files, counts = scenario_module.plant(out, files, scenarios, int(seed),
+                                                       end - int(days) * timedelta(days=1), end)
     manifest = {
         "generator": GENERATOR, "format_version": FORMAT_VERSION, "seed": int(seed),
         "rows": counts["journal"], "inventory_rows": counts["inventory"], "days": int(days),
@@ -204,6 +213,8 @@ def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: i
         "buckets": [{"name": name, "versioned": versioned} for name, versioned in BUCKETS],
         "incidents": world.incidents, "files": files,
     }
+    if planted:
+        manifest["scenarios"] = planted
     _write_atomic(out / "manifest.json",
                   (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
     return manifest
