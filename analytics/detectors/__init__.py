@@ -314,6 +314,7 @@ def top(counts: dict[Any, int], n: int = 5) -> dict[Any, int]:
 
 # Detector modules register themselves on import.
 from . import actors, deletes, encryption, malware  # noqa: E402,F401
+from . import daily, rewrites, tampering  # noqa: E402,F401
 
 __all__ = ["SEVERITIES", "Finding", "Inputs", "Allowlist", "DETECTORS", "Detector", "options", "register", "run_all",
            "severity_rank", "fingerprint", "spike"]

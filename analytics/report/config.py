@@ -127,6 +127,12 @@ def parse_config(table: Any, where: str = "config") -> Config:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise bad(f"detectors.{name}.{key} must be a number >= 0")
                 checked[key] = value
+            elif isinstance(default, list):
+                checked[key] = _strings(value, f"detectors.{name}.{key}", bad)
+            elif isinstance(default, dict):
+                if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                    raise bad(f"detectors.{name}.{key} must be a table of strings (name = \"value\")")
+                checked[key] = dict(value)
             else:
                 checked[key] = value
         config.detectors[name] = checked
