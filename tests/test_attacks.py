@@ -50,12 +50,12 @@ def detect(name, data, **options):
 
 
 def rewrite(key, i=0, record_type="CREATE", requester=THEM, ip=BAD_IP, bucket="b", **columns):
-    """One detect_rewrites row: a write in the window and the state it replaced."""
+    """One detect_rewrites row: a write or a tag change, and the state it replaced."""
     t = SINCE + 3 * H + i * timedelta(seconds=30)
     base = {"bucket": bucket, "key": key, "version_id": "v2", "sequence_number": f"{i:04d}2",
             "record_type": record_type, "record_timestamp": t, "requester": requester, "source_ip_address": ip,
             "size": 1000, "previous_size": 1000, "encryption_status": "SSE-S3", "previous_status": "SSE-S3",
-            "kms_key_arn": None, "previous_kms_key_arn": None, "object_tags": {}, "previous_tags": {}, "verdict": None,
+            "kms_key_arn": None, "previous_kms_key_arn": None, "removed_tags": None, "verdict": None,
             "previous_verdict": None, "previous_version_id": "v1", "previous_sequence_number": f"{i:04d}1",
             "previous_timestamp": t - 2 * DAY, "previous_requester": ME, "overwrite": True}
     return base | columns
@@ -163,7 +163,8 @@ def test_slow_deletes_by_a_known_account_are_high_and_say_what_was_deleted():
     activity = slow_rows()
     data = inputs(activity)
     runs = detectors.DETECTORS["slow_deletes"].runs(data, detectors.DETECTORS["slow_deletes"].defaults)
-    assert runs == [(("b", "requester", "777788889999"), {"bucket": "b", "requester": "777788889999"})]
+    assert [(context[:3], params) for context, params in runs] == [
+        (("b", "requester", "777788889999"), {"bucket": "b", "requester": "777788889999"})]
     rows = [sample(("finance/" if i % 3 else "reports/") + f"{i}.csv", i) for i in range(120)]
     data.evidence["slow_deletes"] = [(runs[0][0], rows)]
     (f,) = detect("slow_deletes", data)
@@ -229,13 +230,11 @@ def test_the_bucket_owner_comes_from_the_setting_else_the_baseline():
 # --- 5. tag tampering -----------------------------------------------------------------------------------
 
 def test_a_guardduty_verdict_changed_by_anyone_but_guardduty_is_critical():
-    verdict = dict(record_type="UPDATE_METADATA", previous_verdict="THREATS_FOUND", previous_requester=GD,
-                   previous_tags={"GuardDutyMalwareScanStatus": "THREATS_FOUND"})
-    forged = rewrite("uploads/x.exe", verdict="NO_THREATS_FOUND",
-                     object_tags={"GuardDutyMalwareScanStatus": "NO_THREATS_FOUND"}, **verdict)
-    dropped = rewrite("uploads/y.exe", 1, verdict=None, object_tags={}, **verdict)
-    rescan = rewrite("uploads/z.exe", 2, requester=GD, ip=None, verdict="NO_THREATS_FOUND",
-                     object_tags={"GuardDutyMalwareScanStatus": "NO_THREATS_FOUND"}, **verdict)
+    verdict = dict(record_type="UPDATE_METADATA", previous_verdict="THREATS_FOUND", previous_requester=GD)
+    forged = rewrite("uploads/x.exe", verdict="NO_THREATS_FOUND", removed_tags="", **verdict)
+    dropped = rewrite("uploads/y.exe", 1, verdict=None, removed_tags="GuardDutyMalwareScanStatus", **verdict)
+    rescan = rewrite("uploads/z.exe", 2, requester=GD, ip=None, verdict="NO_THREATS_FOUND", removed_tags="",
+                     **verdict)
     found = detect("tag_tampering", inputs(tag_tampering=[forged, dropped, rescan]))
     assert [(f.severity, f.evidence["requester"], f.evidence["count"]) for f in found] == [("critical", THEM, 2)]
     assert found[0].evidence["verdicts"] == {"(tag removed)": 1, "NO_THREATS_FOUND": 1}
@@ -244,11 +243,9 @@ def test_a_guardduty_verdict_changed_by_anyone_but_guardduty_is_critical():
 
 
 def test_protected_tags_stripped_from_many_objects_by_one_actor_are_high():
-    def strip(i, before, after, ip=BAD_IP):
-        return rewrite(f"finance/{i}.pdf", i, record_type="UPDATE_METADATA", ip=ip, previous_tags=before,
-                       object_tags=after)
-    rows = [strip(i, {"Retention-Until": "2030", "env": "prod"}, {"env": "prod"}) for i in range(6)]
-    rows += [strip(i + 6, {"classification": "secret"}, {}) for i in range(4)]
+    def strip(i, removed, ip=BAD_IP):
+        return rewrite(f"finance/{i}.pdf", i, record_type="UPDATE_METADATA", ip=ip, removed_tags=removed)
+    rows = [strip(i, "Retention-Until") for i in range(6)] + [strip(i + 6, "classification,env") for i in range(4)]
     activity = [pair(THEM, BAD_IP, 10)]
     (f,) = detect("tag_tampering", inputs(activity, tag_tampering=rows))
     assert f.severity == "high" and f.evidence["removed_tags"] == {"Retention-Until": 6, "classification": 4}
@@ -257,7 +254,7 @@ def test_protected_tags_stripped_from_many_objects_by_one_actor_are_high():
     # An account retagging all day strips a few in passing: a small share of what it did.
     assert detect("tag_tampering", inputs([pair(THEM, BAD_IP, 200)], tag_tampering=rows)) == []
     # Only the configured keys count.
-    other = [strip(i, {"owner": "alice"}, {}) for i in range(10)]
+    other = [strip(i, "owner") for i in range(10)]
     assert detect("tag_tampering", inputs(activity, tag_tampering=other)) == []
     assert len(detect("tag_tampering", inputs(activity, tag_tampering=other), protected_tags=["own*"])) == 1
 
@@ -360,16 +357,25 @@ def hand_attacks(tmp_path_factory):
 WINDOW = {"since": "2025-11-20T00:00:00", "until": "2025-11-21T00:00:00", "baseline_since": "2025-11-06T00:00:00"}
 
 
-def test_detect_rewrites_sets_each_write_against_the_state_it_replaced(hand_attacks):
+def test_detect_rewrites_sets_each_write_against_the_previous_one(hand_attacks):
     rows = hand_attacks.run("detect_rewrites", WINDOW).rows()
-    got = {r["key"]: r for r in rows}
-    assert sorted(got) == sorted([ODD, "new/x.bin", "img/a.jpg", "fin/c.pdf", "up/m.exe"])
-    assert (got[ODD]["overwrite"], got[ODD]["previous_status"], got[ODD]["previous_kms_key_arn"]) == \
-        (True, "SSE-KMS", K1)
-    assert (got["new/x.bin"]["overwrite"], got["new/x.bin"]["previous_status"]) == (False, None)
-    assert (got["img/a.jpg"]["size"], got["img/a.jpg"]["previous_size"]) == (0, 50_000)
-    assert got["fin/c.pdf"]["previous_tags"] == {"classification": "secret", "env": "prod"}
-    assert got["fin/c.pdf"]["previous_requester"] == ME  # not the Lifecycle transition
+    got = {r["key"]: r for r in rows if r["record_type"] == "CREATE"}
+    # img/b.jpg (60% of its size) and exp/k.csv (SSE-S3 to a stronger KMS key) are no overwrite finding's.
+    assert sorted(got) == sorted([ODD, "new/x.bin", "img/a.jpg"])
+    assert (got[ODD]["overwrite"], got[ODD]["previous_status"], got[ODD]["previous_kms_key_arn"],
+            got[ODD]["change"]) == (True, "SSE-KMS", K1, "weaker")
+    assert (got["new/x.bin"]["overwrite"], got["new/x.bin"]["previous_status"], got["new/x.bin"]["change"]) == \
+        (False, None, None)
+    assert (got["img/a.jpg"]["size"], got["img/a.jpg"]["previous_size"], got["img/a.jpg"]["change"]) == \
+        (0, 50_000, None)
+
+
+def test_detect_rewrites_sets_each_tag_change_against_the_version_before(hand_attacks):
+    rows = hand_attacks.run("detect_rewrites", WINDOW).rows()
+    got = {r["key"]: r for r in rows if r["record_type"] == "UPDATE_METADATA"}
+    assert sorted(got) == ["fin/c.pdf", "up/m.exe"]
+    assert got["fin/c.pdf"]["removed_tags"] == "classification"
+    assert got["fin/c.pdf"]["previous_requester"] == ME  # not the Lifecycle transition in between
     assert (got["up/m.exe"]["previous_verdict"], got["up/m.exe"]["verdict"]) == ("THREATS_FOUND", "NO_THREATS_FOUND")
     assert got["up/m.exe"]["previous_requester"] == GD
 

@@ -31,6 +31,10 @@ def _day_spike(series: list[dict[str, Any]], inputs: Inputs, options: dict[str, 
     chosen = {**options, "span_hours": options.get("span_hours", 24)}
     if new:
         chosen["min_count"] = min(options["min_count"], options["new_min_count"])
+    # No span can reach min_count when the whole window holds fewer: most series stop here, before
+    # spike() slides 24-hour sums over the baseline (hundreds of series, a few hundred hours each).
+    if sum(int(r["events"]) for r in series if r["in_window"]) < chosen["min_count"]:
+        return None, new
     return spike(series, inputs, chosen), new
 
 
@@ -120,8 +124,12 @@ def _related(inputs: Inputs, bucket: str, by: str, actor: str) -> dict[str, int]
 
 
 def slow_delete_runs(inputs: Inputs, options: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
-    """detect_delete_samples once per flagged actor: the deletes behind the title's prefixes and sample keys."""
-    return [((bucket, by, actor), {"bucket": bucket, by: actor}) for bucket, by, actor, _, _ in _slow(inputs, options)]
+    """detect_delete_samples once per flagged actor: the deletes behind the title's prefixes and sample keys.
+
+    Each run's context is the flagged actor and its Spike, so the detector does not slide the
+    24-hour sums again.
+    """
+    return [(flagged, {"bucket": flagged[0], flagged[1]: flagged[2]}) for flagged in _slow(inputs, options)]
 
 
 @register("slow_deletes", "One actor's deletes over 24 hours far above its own busiest baseline day: a steady "
@@ -129,12 +137,13 @@ def slow_delete_runs(inputs: Inputs, options: dict[str, Any]) -> list[tuple[Any,
           evidence="detect_delete_samples", runs=slow_delete_runs, severity="high", min_count=50, new_min_count=20,
           mad_factor=10.0, peak_factor=3.0, span_hours=24, max_burst_share=0.5)
 def slow_deletes(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
-    samples = {context: rows for context, rows in inputs.evidence.get("slow_deletes", [])}
+    runs = inputs.evidence.get("slow_deletes")
+    if runs is None:  # the samples were not fetched (a detector called directly): flag without them
+        runs = [(flagged, []) for flagged in _slow(inputs, options)]
     known_ips = {r["source_ip_address"] for r in inputs.grain("pair") if not r["in_window"]}
     known_ips |= {ip for ip, first in inputs.known_ips.items() if first < inputs.since}
     findings = []
-    for bucket, by, actor, s, new in _slow(inputs, options):
-        rows = samples.get((bucket, by, actor), [])
+    for (bucket, by, actor, s, new), rows in runs:
         prefixes = Counter(prefix_of(r["key"]) for r in rows)
         related = top(_related(inputs, bucket, by, actor), 10)
         if by == "requester":

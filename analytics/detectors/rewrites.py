@@ -6,7 +6,8 @@
   in the baseline: the key's owner can later disable or delete it.
 - destructive_overwrite: existing objects overwritten with empty or tiny ones.
 
-They read detect_rewrites (every window write set against the state it replaced) and, for a key
+They read detect_rewrites (each window write set against the key's previous write; shared with
+encryption_downgrade and tag_tampering, so the journal is looked back through once) and, for a key
 swap, detect_kms_writes, run only for a key the activity shows to be foreign.
 """
 

@@ -10,8 +10,10 @@ had just before (detect_rewrites).
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections import Counter
-from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
 from .. import schema
@@ -23,10 +25,18 @@ from .rewrites import actor_label, one_actor, row_finding
 GUARDDUTY_PRINCIPAL = "malware-protection-plan.guardduty.amazonaws.com"
 
 
-def protected_keys(tags: dict | None, previous: dict | None, patterns: list[str]) -> list[str]:
-    """Tag keys the previous tags had, the new ones lack, and a pattern matches (case-insensitive globs)."""
-    removed = set(previous or {}) - set(tags or {})
-    return sorted(k for k in removed if any(fnmatchcase(k.lower(), p.lower()) for p in patterns))
+def protected_keys(removed_tags: str | None, patterns: list[str]) -> list[str]:
+    """The removed tag keys (comma-separated, as detect_rewrites lists them) a pattern matches (case-insensitive)."""
+    if not removed_tags:
+        return []
+    matches = _globs(tuple(patterns))
+    return [k for k in removed_tags.split(",") if matches(k.lower())]
+
+
+@lru_cache(maxsize=8)
+def _globs(patterns: tuple[str, ...]):
+    """One compiled matcher for all the globs (fnmatch syntax), lower-cased."""
+    return re.compile("|".join(fnmatch.translate(p.lower()) for p in patterns) or "(?!)").match
 
 
 def _verdict_findings(rows: list[dict], options: dict[str, Any]) -> list[Finding]:
@@ -54,7 +64,7 @@ def _verdict_findings(rows: list[dict], options: dict[str, Any]) -> list[Finding
 
 def _protected_findings(inputs: Inputs, rows: list[dict], options: dict[str, Any]) -> list[Finding]:
     patterns = list(options["protected_tags"])
-    removed = {id(r): protected_keys(r["object_tags"], r["previous_tags"], patterns) for r in rows}
+    removed = {id(r): protected_keys(r["removed_tags"], patterns) for r in rows}
     findings = []
     for bucket, requester, ip, group, share in one_actor([r for r in rows if removed[id(r)]], inputs, options):
         keys = Counter(k for r in group for k in removed[id(r)])

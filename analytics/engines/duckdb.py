@@ -28,6 +28,7 @@ _ACCEPTED = {
 # Athena (Trino) functions DuckDB lacks, as macros, so that one query text runs on both engines.
 ATHENA_FUNCTIONS = {
     "from_utf8(b)": "decode(b)",  # varbinary -> varchar (the ACL column is base64 of UTF-8 JSON)
+    "array_join(a, separator)": "array_to_string(a, separator)",  # detect_rewrites lists removed tag keys
 }
 
 
