@@ -8,8 +8,7 @@ from .api import Session, connect
 from .catalog import Catalog, Query
 from .errors import BadInput, CatalogError, DataError, EngineError, ParamError, S3MetaError, SQLRefused
 from .result import Result
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 
 def run(name: str, *, data: _Any = None, engine: str = "duckdb", **params: _Any) -> Result:

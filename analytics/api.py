@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any, Callable
 
@@ -32,19 +33,21 @@ class Session:
     def query(self, name: str) -> Query:
         return self.catalog.get(name)
 
-    def bind(self, name: str, values: dict[str, Any] | None = None, **kwargs: Any) -> tuple[Query, dict[str, Any]]:
-        """The query and its parameter values, validated and with defaults filled in."""
-        query = self.catalog.get(name)
+    def bind(self, name: str | Query, values: dict[str, Any] | None = None,
+             **kwargs: Any) -> tuple[Query, dict[str, Any]]:
+        """The query (a catalog name, or a Query loaded elsewhere, such as a report rule) and its
+        parameter values, validated and with defaults filled in."""
+        query = name if isinstance(name, Query) else self.catalog.get(name)
         given = {**(values or {}), **kwargs}
         return query, _params.coerce(query.name, list(query.params), given, now=self.clock())
 
-    def render(self, name: str, values: dict[str, Any] | None = None, **kwargs: Any) -> Rendered:
+    def render(self, name: str | Query, values: dict[str, Any] | None = None, **kwargs: Any) -> Rendered:
         """The statement exactly as this engine will run it, with the values its driver binds."""
         query, bound = self.bind(name, values, **kwargs)
         return self.engine.render(query.sql, bound)
 
     # --- running -------------------------------------------------------------------------------
-    def run(self, name: str, values: dict[str, Any] | None = None, **kwargs: Any) -> Result:
+    def run(self, name: str | Query, values: dict[str, Any] | None = None, **kwargs: Any) -> Result:
         """Run a catalog query; parameters as a dict and/or keyword arguments (`since="24h"`)."""
         query, bound = self.bind(name, values, **kwargs)
         execution = self.engine.execute(query.sql, bound)
@@ -80,22 +83,26 @@ class Session:
         return f"<Session engine={self.engine.name} queries={len(self.catalog)}>"
 
 
-def connect(engine: str | None = None, *, profile: str | None = None, config: str | None = None,
-            catalog: Catalog | str | None = None, clock: Clock | None = None, **options: Any) -> Session:
-    """Open a session.
+def connect(engine: str | None = None, *, profile: str | None = None,
+            config: str | os.PathLike | settings.ConfigFile | None = None, catalog: Catalog | str | None = None,
+            clock: Clock | None = None, progress: Callable[..., None] | None = None, **options: Any) -> Session:
+    """Open a session: the one place settings are resolved (analytics.settings).
 
     `connect(data="demo")` runs DuckDB over local Parquet; `connect("athena", buckets=["my-bucket"],
-    workgroup="s3meta")` runs Athena; `connect(profile="prod")` takes a named profile from the
-    config file (see analytics.settings). Settings given here beat environment variables, which beat
-    the profile. `catalog` is a loaded Catalog or a folder of .sql files (default: the shipped one);
-    `clock` returns naive UTC "now" (tests pin it). Other options (progress, poll_interval, threads)
+    workgroup="s3meta")` runs Athena; `connect(profile="prod")` takes a named profile of the config
+    file, `connect(config="my.toml", profile="prod")` one of another file. Settings given here beat
+    $S3META_* variables, which beat the profile (see analytics.settings for the whole rule).
+    `catalog` is a loaded Catalog or a folder of .sql files (default: the shipped one); `clock`
+    returns naive UTC "now" (tests pin it); `progress(state, elapsed, scanned)` is called while a
+    remote query runs, by engines that report progress. Other options (poll_interval, threads)
     go to the engine as they are.
     """
     if isinstance(catalog, (str, bytes)) or hasattr(catalog, "__fspath__"):
         catalog = _catalog.load(catalog)  # type: ignore[arg-type]
     given = {k: options.pop(k) for k in list(options) if k in settings.SETTINGS}
-    if engine is None and given.get("data") is not None:
-        engine = "duckdb"  # a data folder means local Parquet, whatever the profile says
     resolved = settings.resolve({**given, "engine": engine}, config=config, profile=profile)
     name, engine_options = settings.engine_options(resolved)
-    return Session(engines.create(name, **engine_options, **options), catalog, clock)
+    cls = engines.engine_class(name)
+    if progress is not None and cls.reports_progress:
+        engine_options["progress"] = progress
+    return Session(cls(**engine_options, **options), catalog, clock)

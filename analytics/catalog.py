@@ -13,8 +13,9 @@ A file opens with a comment header, then plain SQL that runs as-is on Athena (Tr
     SELECT ... FROM journal WHERE record_timestamp >= :since ...
 
 Parameters are `:name` placeholders, found outside strings, quoted identifiers and comments (the
-way datasette finds canned-query parameters). The catalog refuses a file whose declared and used
-parameters differ. Engines render placeholders in their own style; values never enter the text.
+way datasette finds canned-query parameters, analytics.sqltext). The catalog refuses a file whose
+declared and used parameters differ. Engines render placeholders in their own style; values never
+enter the text. Files built on this format (the report's rules) may accept more `@directive`s.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Collection, Iterator
 
 from .errors import CatalogError
 from .params import TYPES, Param
+# The lexer lives in sqltext, which the engines share; these names stay importable from here.
+from .sqltext import placeholders, segments, substitute  # noqa: F401
 
 _PARAM_LINE = re.compile(r"^@param\s+(\w+)\s+(\w+)\s*(?:=\s*(\S+))?\s*(?::\s*(.*))?$")
 _TAGS_LINE = re.compile(r"^@tags\s+(.*)$")
+_DIRECTIVE = re.compile(r"^@(\w+)(?:\s+(.*))?$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -45,6 +49,8 @@ class Query:
     sql: str
     path: Path
     tags: tuple[str, ...] = field(default=())
+    directives: tuple[tuple[str, str], ...] = field(default=())  # those the caller of parse() accepted
+
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -62,64 +68,14 @@ def default_dir() -> Path:
     raise CatalogError(f"no query catalog found (looked in {here / 'queries'} and {here.parent / 'queries'})")
 
 
-# --- placeholders -------------------------------------------------------------------------------
-
-def segments(sql: str) -> Iterator[tuple[str, str]]:
-    """Split SQL into ('code' | 'string' | 'ident' | 'comment', text) runs.
-
-    Only 'code' runs can hold placeholders. Handles '' and "" escapes inside quotes, -- line
-    comments and /* */ block comments; an unterminated quote or comment runs to the end.
-    """
-    i, n, start = 0, len(sql), 0
-    while i < n:
-        c = sql[i]
-        if c in "'\"":
-            if i > start:
-                yield "code", sql[start:i]
-            j = i + 1
-            while j < n:
-                if sql[j] == c:
-                    if j + 1 < n and sql[j + 1] == c:
-                        j += 2
-                        continue
-                    break
-                j += 1
-            yield ("string" if c == "'" else "ident"), sql[i:j + 1]
-            i = start = j + 1
-        elif sql.startswith("--", i) or sql.startswith("/*", i):
-            if i > start:
-                yield "code", sql[start:i]
-            end = sql.find("\n", i) if c == "-" else sql.find("*/", i + 2)
-            j = n if end < 0 else (end if c == "-" else end + 2)
-            yield "comment", sql[i:j]
-            i = start = j
-        else:
-            i += 1
-    if start < n:
-        yield "code", sql[start:]
-
-
-# `:name` not preceded by ':' (a `::` cast) or an identifier character (`a:b` map keys in some SQL).
-_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-
-def placeholders(sql: str) -> list[str]:
-    """Placeholder names in order of appearance (repeats kept)."""
-    return [m.group(1) for kind, text in segments(sql) if kind == "code" for m in _PLACEHOLDER.finditer(text)]
-
-
-def substitute(sql: str, replace) -> str:
-    """The SQL with each placeholder replaced by `replace(name)`; strings and comments untouched."""
-    out = []
-    for kind, text in segments(sql):
-        out.append(_PLACEHOLDER.sub(lambda m: replace(m.group(1)), text) if kind == "code" else text)
-    return "".join(out)
-
-
 # --- loading ------------------------------------------------------------------------------------
 
-def parse(path: Path, text: str | None = None) -> Query:
-    """One query file as a Query; CatalogError names the file and the line at fault."""
+def parse(path: Path, text: str | None = None, directives: Collection[str] = ()) -> Query:
+    """One query file as a Query; CatalogError names the file and the line at fault.
+
+    `directives` names further `@name value` header lines the caller accepts (each at most once),
+    returned in `Query.directives`; any other directive is refused.
+    """
     name = path.stem
     if not _NAME.match(name):
         raise CatalogError(f"{path.name}: a query file name must be lower_snake_case")
@@ -141,6 +97,7 @@ def parse(path: Path, text: str | None = None) -> Query:
     prose: list[str] = []
     params: list[Param] = []
     tags: tuple[str, ...] = ()
+    extra: dict[str, str] = {}
     for line in header:
         if line.startswith("@param"):
             m = _PARAM_LINE.match(line)
@@ -156,6 +113,10 @@ def parse(path: Path, text: str | None = None) -> Query:
             params.append(Param(pname, ptype, default, (desc or "").strip()))
         elif m := _TAGS_LINE.match(line):
             tags = tuple(t.strip() for t in m.group(1).split(",") if t.strip())
+        elif (m := _DIRECTIVE.match(line)) and m.group(1) in directives:
+            if m.group(1) in extra:
+                raise CatalogError(f"{path.name}: @{m.group(1)} given twice")
+            extra[m.group(1)] = (m.group(2) or "").strip()
         elif line.startswith("@"):
             raise CatalogError(f"{path.name}: unknown header directive {line.split()[0]!r}")
         else:
@@ -177,7 +138,7 @@ def parse(path: Path, text: str | None = None) -> Query:
             unused and f"declared but not used: {', '.join(unused)}",
         ]))
         raise CatalogError(f"{path.name}: parameters differ between header and SQL ({detail})")
-    return Query(name, title, description, tuple(params), sql, path, tags)
+    return Query(name, title, description, tuple(params), sql, path, tags, tuple(extra.items()))
 
 
 class Catalog:
@@ -208,6 +169,21 @@ class Catalog:
 
     def tagged(self, tag: str) -> list[Query]:
         return [q for q in self if tag in q.tags]
+
+
+def describe(query: Query) -> str:
+    """A query as `s3meta show` and `%s3meta show` print it: title, description, parameters, tags, SQL."""
+    parts = [f"{query.name}: {query.title}"]
+    if query.description:
+        parts.append(query.description)
+    if query.params:
+        parts.append("Parameters:\n" + "\n".join(
+            f"  {p.name} ({p.type}, {'required' if p.required else 'default ' + p.default}): {p.description}"
+            for p in query.params))
+    if query.tags:
+        parts.append(f"Tags: {', '.join(query.tags)}")
+    parts.append(query.sql)
+    return "\n\n".join(parts)
 
 
 def load(directory: str | Path | None = None) -> Catalog:

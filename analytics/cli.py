@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
 import sys
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from . import __version__, api, catalog as _catalog, output, settings
+from . import api, catalog as _catalog, output, settings
 from .errors import EXIT_BAD_INPUT, EXIT_ENGINE, BadInput, S3MetaError
 from .params import parse_assignments
+from .version import __version__
 
 TABLE_ROWS = 200  # the table format's default cap on a terminal; other formats never truncate
 INTERRUPTED = 130
@@ -22,28 +25,15 @@ INTERRUPTED = 130
 # --- shared option bundles ------------------------------------------------------------------------
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
-    # Defaults are None: settings.resolve() fills them from the environment and the config profile.
-    group = parser.add_argument_group("engine (flags beat $S3META_* variables, which beat the config profile)")
-    group.add_argument("--engine", choices=("duckdb", "athena"), help="where queries run (default: duckdb)")
-    group.add_argument("--data", metavar="DIR",
-                       help="duckdb: folder holding journal/**/*.parquet and inventory/**/*.parquet")
-    group.add_argument("--inventory-report", dest="inventory_report", action="append", metavar="PATH",
-                       help="duckdb: a classic S3 Inventory report (folder, manifest.json, or s3:// prefix) as the "
-                            "inventory, plus table inventory_report with all its columns; repeat for several")
-    group.add_argument("--iceberg", action="append", metavar="TABLE=LOCATION",
-                       help="duckdb: read journal or inventory from an Iceberg table (S3 Tables): its metadata.json "
-                            "location, or its table folder; repeat for both tables")
-    group.add_argument("--bucket", dest="buckets", action="append", metavar="NAME",
-                       help="athena: general purpose bucket whose S3 Metadata tables to query; repeat for several")
-    group.add_argument("--namespace", help="athena: the tables' namespace, for legacy bucket names (b_...)")
-    group.add_argument("--catalog", help="athena: data catalog (default s3tablescatalog/aws-s3)")
-    group.add_argument("--workgroup", help="athena: workgroup (its per-query scan cutoff is the hard cost limit)")
-    group.add_argument("--output-location", metavar="S3URI",
-                       help="athena: s3:// folder for results (default: the workgroup's setting)")
-    group.add_argument("--region", help="athena: AWS Region (default: the AWS configuration)")
-    group.add_argument("--aws-profile", help="athena: AWS CLI profile (default: AWS_PROFILE or the default chain)")
-    group.add_argument("--timeout", type=float, metavar="SECONDS",
-                       help="athena: stop the query in Athena after this long")
+    # Each flag is built from the setting's one declaration (analytics.settings). Defaults are None:
+    # analytics.connect() resolves what was not given, from the environment and the config profile.
+    # --config and --profile may also follow the command (`s3meta report --config F` is `s3meta
+    # --config F report`); see _chosen().
+    group = settings.add_arguments(parser)
+    group.add_argument("--config", dest="config_after", metavar="FILE",
+                       help="config file: [profiles.*] and [report] (the same as --config before the command)")
+    group.add_argument("--profile", dest="profile_after", metavar="NAME",
+                       help="named profile of the config file (the same as --profile before the command)")
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -61,16 +51,24 @@ def _param_options(parser: argparse.ArgumentParser) -> None:
                         help="a query parameter; repeat for several (e.g. -p since=24h -p bucket=my-bucket)")
 
 
-def _session(args: argparse.Namespace) -> api.Session:
-    flags = {name: getattr(args, name, None) for name in settings.SETTINGS}
-    extra: dict[str, Any] = {}
-    resolved = settings.resolve(flags, config=args.config, profile=args.profile)
-    if flags["data"] is not None and flags["engine"] is None:
-        resolved["engine"] = "duckdb"
-    if resolved["engine"] == "athena" and sys.stderr.isatty():
-        extra["progress"] = _progress
-    name, options = settings.engine_options(resolved)
-    return api.connect(name, **options, **extra)
+def _chosen(args: argparse.Namespace, name: str) -> str | None:
+    """--config or --profile, given before the command, after it, or both times alike."""
+    before, after = getattr(args, name, None), getattr(args, name + "_after", None)
+    if before and after and before != after and not (
+            name == "config" and Path(before).expanduser().resolve() == Path(after).expanduser().resolve()):
+        raise BadInput(f"--{name} given twice, {before!r} before the command and {after!r} after it: "
+                       "give it once (one config file holds both [profiles.*] and [report])")
+    return after or before
+
+
+def _session(args: argparse.Namespace, config: settings.ConfigFile | None = None) -> api.Session:
+    """A session from what the user typed: analytics.connect() resolves everything else, once."""
+    given = {name: getattr(args, name, None) for name in settings.SETTINGS}
+    session = api.connect(**given, config=config or _chosen(args, "config"), profile=_chosen(args, "profile"),
+                          progress=_progress if sys.stderr.isatty() else None)
+    for note in session.engine.notes:  # what the engine chose on the user's behalf (which report, say)
+        print(f"s3meta: {note}", file=sys.stderr)
+    return session
 
 
 def _progress(state: str, elapsed: float, scanned: int | None) -> None:
@@ -116,17 +114,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             label = "ExecutionParameters" if isinstance(rendered.parameters, list) else "parameters"
             print(f"-- {label} ({session.engine.name}): " + json.dumps(_plain(rendered.parameters), ensure_ascii=False))
         return 0
-    print(f"{query.name}: {query.title}")
-    if query.description:
-        print("\n" + query.description)
-    if query.params:
-        print("\nParameters:")
-        for p in query.params:
-            default = "required" if p.required else f"default {p.default}"
-            print(f"  {p.name} ({p.type}, {default}): {p.description}")
-    if query.tags:
-        print(f"\nTags: {', '.join(query.tags)}")
-    print("\n" + query.sql)
+    print(_catalog.describe(query))
     return 0
 
 
@@ -171,25 +159,31 @@ def cmd_restore_plan(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Scheduled anomaly report: findings as json/markdown/html, state, notifications, exit by severity."""
     from . import report as _report
+    from .files import remove_leftovers
 
     formats = list(dict.fromkeys(args.report_format or ["json"]))
     if len(formats) > 1 and not args.output:
         raise BadInput("several --format values need --output FILE (each format gets its own extension)")
-    path, required = settings.config_path(args.report_config or args.config)
-    config = _report.load_config(path, required=required)
+    # One document, read once, gives both the engine profile and the [report] table.
+    document = settings.read(_chosen(args, "config"))
+    config = _report.load_config(document)
+    if args.rules:  # the flag replaces the config file's rule folders
+        config = dataclasses.replace(config, rules=_report.load_rules(args.rules))
     fail_on = args.fail_on or config.fail_on
-    if args.report_config and not args.config:
-        args.config = args.report_config  # one file may hold both [profiles.*] and [report]
     targets = _report.output_paths(args.output, formats)
 
     def write(result) -> None:
         for fmt, target in targets.items():
+            if target and args.state:  # under the state's lock: no other scheduled run writes these
+                remove_leftovers(target)
             with _destination(target, False) as out:
                 out.write(result.render(fmt))
 
-    result = _report.scheduled(lambda: _session(args), config, state_path=args.state, since=args.since,
+    result = _report.scheduled(lambda: _session(args, document), config, state_path=args.state, since=args.since,
                                until=args.until, baseline=args.baseline, fail_on=fail_on,
                                sns_topic_arn=args.sns_topic, webhook_url=args.webhook, write=write)
+    for note in result.notes:
+        print(f"s3meta: {note}", file=sys.stderr)
     failed = [x for x in result.notifications if not x.get("ok")]
     for x in failed:
         print(f"s3meta: notification via {x['channel']} failed: {x.get('error')}", file=sys.stderr)
@@ -215,8 +209,10 @@ def cmd_fixtures_generate(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise BadInput(f"--end: {exc}") from None
     manifest = fixtures.generate(args.out, rows=args.rows, seed=args.seed, days=args.days, end=end,
-                                 incidents=not args.no_incidents, scenarios=args.scenario)
-    print(f"s3meta: wrote {manifest['rows']} journal rows and {manifest['inventory_rows']} inventory rows "
+                                 incidents=not args.no_incidents, annotation_share=args.annotation_share,
+                                 annotation_rows=args.annotation_rows, scenarios=args.scenario)
+    print(f"s3meta: wrote {manifest['rows']} journal rows ({manifest['annotation_events']} annotation events), "
+          f"{manifest['inventory_rows']} inventory rows and {manifest['annotation_table_rows']} annotations "
           f"({manifest['start']} to {manifest['end']}) to {args.out}", file=sys.stderr)
     return 0
 
@@ -357,9 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write to FILE atomically; with several formats, FILE's stem plus .json/.md/.html")
     p.add_argument("--fail-on", choices=("info", "low", "medium", "high", "critical"),
                    help="exit 1 when a new finding is at or above this severity (default high)")
-    p.add_argument("--config", dest="report_config", metavar="FILE",
-                   help="TOML file whose [report] table holds thresholds, allowlists, rules "
-                        "(default: the global --config file)")
+    p.add_argument("--rules", action="append", metavar="DIR",
+                   help="a folder of detection rules (NAME.sql); repeat for several (default: the config's "
+                        "[report] rules)")
     p.add_argument("--state", metavar="FILE",
                    help="JSON state for scheduled runs: watermark, first-seen sets, reported findings")
     p.add_argument("--sns-topic", metavar="ARN", help="publish new findings to this SNS topic")
@@ -368,16 +364,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("fixtures", help="synthetic S3 Metadata data",
-                       description="Synthetic journal and inventory data in the exact AWS schema.")
+                       description="Synthetic journal, inventory and annotation data in the exact AWS schema.")
     fsub = p.add_subparsers(dest="fixtures_command", metavar="COMMAND", required=True)
     g = fsub.add_parser("generate", help="generate a data set",
-                        description="Write DIR/journal/*.parquet, DIR/inventory/*.parquet and DIR/manifest.json.")
+                        description="Write DIR/journal/*.parquet, DIR/inventory/*.parquet, "
+                                    "DIR/annotation/*.parquet and DIR/manifest.json.")
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--rows", type=int, default=100_000, help="journal rows, approximately (default 100000)")
     g.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     g.add_argument("--days", type=int, default=14, help="days of journal (default 14)")
     g.add_argument("--end", metavar="TIMESTAMP", help="end of the journal, ISO 8601 (default: this hour)")
     g.add_argument("--no-incidents", action="store_true", help="plant no incidents")
+    g.add_argument("--annotation-share", type=float, default=0.08, metavar="SHARE",
+                   help="share of journal rows that are annotation events, 0 to 0.5 (default 0.08)")
+    g.add_argument("--annotation-rows", choices=("full", "sparse"), default="full",
+                   help="object columns on annotation rows: the version's (full) or NULL (sparse)")
     g.add_argument("--scenario", action="append", default=[], metavar="NAME",
                    help="plant an attack or a benign twin (repeatable): " + ", ".join(_scenario_names()))
     g.set_defaults(handler=cmd_fixtures_generate)
@@ -407,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except S3MetaError as exc:
+        if os.environ.get("S3META_DEBUG"):  # the chain down to the driver's own error, for a bug report
+            traceback.print_exception(exc)
         _fail(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:

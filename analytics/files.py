@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -14,7 +15,7 @@ def atomic_write(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
     """Open a temporary file in `path`'s folder; on success it replaces `path`, on error it vanishes."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(target), suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
             yield fh
@@ -25,3 +26,27 @@ def atomic_write(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def remove_leftovers(path: str | os.PathLike) -> list[str]:
+    """Remove the temporary files atomic_write left beside `path` when its writer was killed.
+
+    A process killed with SIGKILL (or by a power cut) between mkstemp and the rename cannot clean
+    up. Call this only while no other writer of `path` can be running (the report calls it under
+    the state's lock): a live writer's temporary file looks the same. Only names atomic_write
+    makes (".NAME." + tempfile's 8 random characters + ".tmp") are removed; returns their names.
+    """
+    target = Path(path)
+    pattern = re.compile(re.escape(_prefix(target)) + r"[a-z0-9_]{8}\.tmp")
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(target.parent):
+            if pattern.fullmatch(entry.name) and not entry.is_dir(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed

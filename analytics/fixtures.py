@@ -1,7 +1,8 @@
-"""Deterministic synthetic S3 Metadata journal and inventory tables, with optional planted incidents."""
+"""Deterministic synthetic S3 Metadata journal, inventory and annotation tables, with optional planted incidents."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -18,7 +19,7 @@ from analytics import schema
 from analytics.errors import BadInput
 
 GENERATOR = "s3meta"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the June 2026 layout (object_join_key, annotation events, the annotation table)
 
 # (name, versioned), in the order their integer codes are used below.
 BUCKETS = (("acme-prod-data", True), ("acme-logs", False), ("acme.media.assets", True))
@@ -52,6 +53,9 @@ _MIB = 1 << 20
 # Event kinds of the simulation. Each key takes at most one event per step.
 PUT, TAG, LC_TRANS, GD_SCAN, DM_USER, LC_EXPIRE, DEL_CUR, DEL_OLD, UNDEL, STOP = range(10)
 _N_KINDS = 10
+# Annotation events, simulated apart (see _Annotations): CREATE_ANNOTATION (a new annotation or an
+# overwrite), DELETE_ANNOTATION, UPDATE_ANNOTATION_METADATA (a replication status change).
+ANN_PUT, ANN_DEL, ANN_META = 10, 11, 12
 
 # Transition probabilities per (bucket, state). States: 0 no live version, 1 a live object with no older
 # version, 2 a live object over older versions, 3 a delete marker on top. DEL_OLD removes the oldest
@@ -147,11 +151,14 @@ _ENC = (None, "SSE-S3", "SSE-KMS", "DSSE-KMS", "SSE-C")
 _ENC_NEW_P = (0.03, 0.815, 0.14, 0.01, 0.005)
 _ENC_OLD_P = (0.08, 0.77, 0.13, 0.01, 0.01)
 _CHECKSUMS = (None,) + schema.CHECKSUM_ALGORITHMS
-_CK_NEW_P = (0.2, 0.45, 0.15, 0.1, 0.03, 0.07)
+# Objects uploaded in the window may use the algorithms added in 2026 (MD5 ... SHA512); older ones cannot.
+_CK_NEW_P = (0.2, 0.40, 0.13, 0.1, 0.03, 0.06, 0.02, 0.02, 0.015, 0.015, 0.01)
 _CK_OLD_P = (0.6, 0.1, 0.15, 0.08, 0.03, 0.04)
 
-_REQUESTERS = ACCOUNTS + (schema.LIFECYCLE_PRINCIPAL, GUARDDUTY_PRINCIPAL, MASS_DELETE_ACTOR)
-_R_LIFECYCLE, _R_GD, _R_ACTOR = 3, 4, 5
+TAMPER_ACTOR = "210987654321"  # the unexpected account of the planted annotation incident
+TAMPER_IP = "198.18.44.7"
+_REQUESTERS = ACCOUNTS + (schema.LIFECYCLE_PRINCIPAL, GUARDDUTY_PRINCIPAL, MASS_DELETE_ACTOR, TAMPER_ACTOR)
+_R_LIFECYCLE, _R_GD, _R_ACTOR, _R_TAMPER = 3, 4, 5, 6
 _ACCOUNT_P = (0.86, 0.1, 0.04)
 
 
@@ -170,15 +177,24 @@ _URLSAFE = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 _ALNUM_UP = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", np.uint8)[np.arange(256) % 36]
 
 # Parquet: dictionary pages only where values repeat; statistics where readers can prune on them.
-_NO_DICTIONARY = {"key", "sequence_number", "version_id", "e_tag", "request_id"}
-_NO_STATISTICS = {"sequence_number", "version_id", "e_tag", "request_id", "object_tags", "user_metadata"}
+_NO_DICTIONARY = {"key", "sequence_number", "version_id", "e_tag", "request_id", "object_join_key", "object_key",
+                  "object_version_id"}
+_NO_STATISTICS = {"sequence_number", "version_id", "e_tag", "request_id", "object_tags", "user_metadata",
+                  "object_join_key", "object_version_id", "annotation", "text_value"}
 
 
 def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: int = 14,
-             end: datetime | None = None, incidents: bool = True, scenarios: tuple[str, ...] = ()) -> dict:
-    """Write out/journal/*.parquet, out/inventory/*.parquet and out/manifest.json; return the manifest.
+             end: datetime | None = None, incidents: bool = True, annotation_share: float = 0.08,
+             annotation_rows: str = "full", scenarios: tuple[str, ...] = ()) -> dict:
+    """Write out/{journal,inventory,annotation}/*.parquet and out/manifest.json; return the manifest.
 
-    `scenarios` names attacks and benign twins to plant over the data (analytics.scenarios).
+    `annotation_share` is the share of journal rows that are annotation events (0 writes none, and an
+    empty annotation table). `annotation_rows` says what those rows carry besides the annotation
+    struct, which AWS does not document (s3-annotations.md section 2.3): "full", the annotated
+    version's object columns, as an UPDATE_METADATA row carries them; "sparse", only the columns
+    that identify the object and the request (bucket, key, version_id, object_join_key, requester,
+    source IP, request ID), the object columns NULL. Queries must be right on both. `scenarios`
+    names attacks and benign twins to plant over the data (analytics.scenarios).
     """
     from analytics import scenarios as scenario_module
     scenarios = scenario_module.check(scenarios)
@@ -186,10 +202,15 @@ def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: i
         raise BadInput(f"rows must be an integer >= 100, got {rows!r}")
     if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
         raise BadInput(f"days must be an integer >= 1, got {days!r}")
+    if isinstance(annotation_share, bool) or not isinstance(annotation_share, (int, float)) \
+            or not 0 <= annotation_share <= 0.5:
+        raise BadInput(f"annotation_share must be a number from 0 to 0.5, got {annotation_share!r}")
+    if annotation_rows not in ("full", "sparse"):
+        raise BadInput(f"annotation_rows must be 'full' or 'sparse', got {annotation_rows!r}")
     end = _normalize_end(end)
     out = Path(out)
     try:
-        for sub in ("journal", "inventory"):
+        for sub in ("journal", "inventory", "annotation"):
             (out / sub).mkdir(parents=True, exist_ok=True)
             probe = out / sub / ".write-probe"
             probe.write_bytes(b"")
@@ -200,15 +221,20 @@ def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: i
     rng = np.random.default_rng(seed)
     end_us = _to_us(end)
     start_us = end_us - int(days) * DAY
-    world = _World(rng, int(rows), start_us, end_us, int(days), incidents)
+    # Annotations draw from a stream of their own: the object simulation's draws stay in one order.
+    annotations = {"share": float(annotation_share), "full": annotation_rows == "full",
+                   "rng": np.random.default_rng([int(seed), 2026])}
+    world = _World(rng, int(rows), start_us, end_us, int(days), incidents, annotations)
     files, counts = world.write(out)
     planted = {}
     if scenarios:
-        planted, files, counts = scenario_module.plant(out, files, scenarios, int(seed),
+        planted, files, counts = scenario_module.plant(out, files, counts, scenarios, int(seed),
                                                        end - int(days) * timedelta(days=1), end)
     manifest = {
         "generator": GENERATOR, "format_version": FORMAT_VERSION, "seed": int(seed),
         "rows": counts["journal"], "inventory_rows": counts["inventory"], "days": int(days),
+        "annotation_events": counts["annotation_events"], "annotation_rows": annotation_rows,
+        "annotation_share": float(annotation_share), "annotation_table_rows": counts["annotation"],
         "start": _iso(start_us), "end": _iso(end_us),
         "buckets": [{"name": name, "versioned": versioned} for name, versioned in BUCKETS],
         "incidents": world.incidents, "files": files,
@@ -338,18 +364,23 @@ def _ip_pool(rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
 class _World:
     """One simulated window: keys, versions and journal events, then materialized as Arrow tables."""
 
-    def __init__(self, rng, rows, start_us, end_us, days, incidents):
+    def __init__(self, rng, rows, start_us, end_us, days, incidents, annotations):
         self.rng, self.start, self.end, self.days = rng, start_us, end_us, days
         self.ips, self.ip_p = _ip_pool(rng)
         self._rhythm()
         n_unenc = int(rng.integers(5, 21))
         n_mass = max(50, rows // 200)
-        planted = (n_mass + n_unenc + 2) if incidents else 0
-        self._simulate_and_cut(max(rows - planted, 1))
+        n_annotation = int(round(annotations["share"] * rows))
+        tamper = incidents and n_annotation > 0
+        planted = (n_mass + n_unenc + 2 + (_TAMPER_ROWS if tamper else 0)) if incidents else 0
+        self._simulate_and_cut(max(rows - planted - n_annotation, 1))
         self.incidents = {}
         self._planted = None
         if incidents:
             self._plant(n_mass, n_unenc)
+        self.arng = annotations["rng"]
+        self.annotations = _Annotations(self, self.arng, n_annotation, tamper) if n_annotation else None
+        self._sparse_annotations = not annotations["full"]
 
     # ---- time -------------------------------------------------------------------------------------------
     def _rhythm(self):
@@ -857,8 +888,11 @@ class _World:
                     um=um, lm=lm, vid=vid)
 
     def _table(self, target: pa.Schema, kid, gid, kind, t, step, sc, tag, req=None, ip=None,
-               request_chars=None) -> pa.Table:
-        """Rows described by (key, version, kind, time, ...) as a table of `target`'s columns."""
+               request_chars=None, ann=None) -> pa.Table:
+        """Rows described by (key, version, kind, time, ...) as a table of `target`'s columns.
+
+        `ann` indexes each annotation row's struct in the annotation events (-1 on object rows).
+        """
         n = len(kid)
         attrs, pools = self._attrs, self._pools
         kb = self.kb[kid]
@@ -866,8 +900,14 @@ class _World:
         expire = kind == LC_EXPIRE
         marker = (kind == DM_USER) | (expire & versioned)
         permanent = (kind == DEL_CUR) | (kind == DEL_OLD) | (kind == UNDEL) | (expire & ~versioned)
-        state = ~marker & ~permanent
+        annotation = kind >= ANN_PUT
+        # Object columns: NULL on permanent deletes (AWS's rule), and on annotation rows when they
+        # are generated sparse; a full annotation row carries the version's state, as UPDATE_METADATA does.
+        no_object = permanent | (annotation & self._sparse_annotations)
+        state = ~marker & ~no_object
         gs = gid[state]
+        record_type = np.where(kind == PUT, 0, np.where(marker | permanent, 2, 1))
+        record_type = np.where(annotation, 3 + np.maximum(kind - ANN_PUT, 0), record_type)
 
         def col(values, valid, typ):  # values only where valid; NULL elsewhere
             full = np.zeros(n, values.dtype)
@@ -883,14 +923,13 @@ class _World:
             "bucket": lambda: pools["bucket"].take(pa.array(kb)),
             "key": lambda: self._key_strings.take(pa.array(kid)),
             "sequence_number": lambda: self._seq(t, step, kid),
-            "record_type": lambda: pools["record_type"].take(
-                pa.array(np.where(kind == PUT, 0, np.where(state, 1, 2)).astype(np.int8))),
+            "record_type": lambda: pools["record_type"].take(pa.array(record_type.astype(np.int8))),
             "record_timestamp": lambda: pa.array(t, type=schema.TIMESTAMP),
             "version_id": lambda: _take(attrs["vid"], np.where(versioned, gid, -1)),
-            "is_delete_marker": lambda: pa.array(marker, mask=permanent),
-            "size": lambda: pa.array(np.where(marker, 0, attrs["size"][gid]), mask=permanent),
+            "is_delete_marker": lambda: pa.array(marker, mask=no_object),
+            "size": lambda: pa.array(np.where(marker, 0, attrs["size"][gid]), mask=no_object),
             "last_modified_date": lambda: pa.array(
-                np.where(marker, t, attrs["lm"][gid]), type=schema.TIMESTAMP, mask=permanent),
+                np.where(marker, t, attrs["lm"][gid]), type=schema.TIMESTAMP, mask=no_object),
             "e_tag": lambda: _take(attrs["etag"], np.where(state, gid, -1)),
             "storage_class": lambda: pool_col(pools["storage_class"], sc[state]),
             "is_multipart": lambda: col(attrs["multipart"][gs], state, pa.bool_()),
@@ -903,6 +942,11 @@ class _World:
             "requester": lambda: _take(pools["req"], req),
             "source_ip_address": lambda: _take(pools["ip"], ip),
             "request_id": lambda: _fixed_strings(request_chars, ~permanent),
+            # Every version has one, delete markers included; permanent deletes follow the NULL rule.
+            # UNCONFIRMED (s3-annotations.md 2.3): whether AWS fills it on DELETE rows.
+            "object_join_key": lambda: _take(self._join_keys, np.where(permanent, -1, gid)),
+            "annotation": lambda: (pa.nulls(n, schema.ANNOTATION_STRUCT) if ann is None or self.annotations is None
+                                   else _take(self._annotation_structs, ann)),
         }
         return pa.Table.from_arrays([builders[f.name]() for f in target], schema=target)
 
@@ -947,8 +991,15 @@ class _World:
             "um": pa.array([list(d.items()) for d in _USER_METADATA], schema.STRING_MAP),
             "req": pa.array(list(_REQUESTERS)), "ip": pa.array(self.ips),
         }
+        # One object_join_key per version (a new version, or a re-written null version, is a new one).
+        self._join_keys = _fixed_strings(_hex(_random_bytes(self.arng, len(self.v["key"]) * 16).reshape(-1, 16),
+                                              _HEX2_LO))
+        annotations = self.annotations
         if self._planted is not None:
             self.incidents = self._incident_manifest(self._key_strings, self._attrs["vid"])
+        if annotations is not None:
+            self._annotation_structs = annotations.structs()
+            self.incidents.update(annotations.incident_manifest(self))
         bucket_rank = np.argsort(np.argsort([b for b, _ in BUCKETS]))
         kb_rank = bucket_rank[self.kb]
 
@@ -957,13 +1008,22 @@ class _World:
         order = _sort_order([r["r_step"]], r["r_t"] // 1000, kb_rank[r["r_kid"]], key_rank[r["r_kid"]])
         r = {name: arr[order] for name, arr in r.items()}
         r["request_chars"] = _random_chars(self.rng, len(order), 16, _ALNUM_UP)  # drawn on this thread
-        journal_args = ("kid", "gid", "kind", "t", "step", "sc", "tag", "req", "ip", "request_chars")
+        r["r_ann"] = np.full(len(order), -1, np.int64)
+        journal = r
+        if annotations is not None:  # annotation rows interleaved with the object rows, in the same order
+            extra = annotations.journal_rows(self)
+            both = {name: np.concatenate([r[name], extra[name]]) for name in r}
+            merged = _sort_order([both["r_step"]], both["r_t"] // 1000, kb_rank[both["r_kid"]],
+                                 key_rank[both["r_kid"]])
+            journal = {name: arr[merged] for name, arr in both.items()}
+        journal_args = ("kid", "gid", "kind", "t", "step", "sc", "tag", "req", "ip", "request_chars", "ann")
+        n_journal = len(journal["r_kid"])
 
         def journal_slice(lo, hi):
-            return self._table(schema.JOURNAL, *(r[k if k == "request_chars" else f"r_{k}"][lo:hi]
+            return self._table(schema.JOURNAL, *(journal[k if k == "request_chars" else f"r_{k}"][lo:hi]
                                                  for k in journal_args))
 
-        journal_done = pool.submit(_write_parts, out / "journal", schema.JOURNAL, len(order), journal_slice)
+        journal_done = pool.submit(_write_parts, out / "journal", schema.JOURNAL, n_journal, journal_slice)
 
         # Inventory: each surviving version's last journal row, or its backfilled state if it has none.
         v = self.v
@@ -986,8 +1046,481 @@ class _World:
         n_inv = len(iorder)
         inventory_files = _write_parts(out / "inventory", schema.INVENTORY, n_inv, lambda lo, hi: self._table(
             schema.INVENTORY, **{name: arr[lo:hi] for name, arr in spec.items()}))
-        files = {"journal": journal_done.result(), "inventory": inventory_files}
-        return files, {"journal": len(order), "inventory": n_inv}
+        table = (schema.ANNOTATION.empty_table() if annotations is None
+                 else annotations.table(self, kb_rank, key_rank))
+        annotation_files = _write_parts(out / "annotation", schema.ANNOTATION, table.num_rows,
+                                        lambda lo, hi: table.slice(lo, hi - lo))
+        files = {"journal": journal_done.result(), "inventory": inventory_files, "annotation": annotation_files}
+        return files, {"journal": n_journal, "inventory": n_inv, "annotation": table.num_rows,
+                       "annotation_events": n_journal - len(order)}
+
+
+# --- annotations (the June 2026 launch) ---------------------------------------------------------------
+# Apart from the object simulation: annotation events are laid over the versions it made, drawing from
+# a random stream of their own, and written as journal rows interleaved with the object rows, plus the
+# annotation table. Nothing here changes an object row.
+#
+# Assumptions where AWS is silent (s3-annotations.md sections 2.3 and 7), chosen to be the harder case
+# for queries:
+# - Annotation rows share each key's sequence_number space with its object rows (they are ordered by
+#   time among them), so "the latest record of a key" can be an annotation row.
+# - annotation.sequence_number names a revision: each CREATE_ANNOTATION starts one; the
+#   UPDATE_ANNOTATION_METADATA and DELETE_ANNOTATION rows that follow carry it. The annotation table
+#   shows the revision it holds.
+# - A DELETE_ANNOTATION row carries only annotation.name and annotation.sequence_number (the rest
+#   NULL, as a permanent delete's object columns are).
+# - Replication status changes (UPDATE_ANNOTATION_METADATA, in the replicated bucket) are made by the
+#   S3 service principal, with no source IP.
+# - Overwriting an unversioned object or deleting a version for good removes its annotations without
+#   a DELETE_ANNOTATION row: they are simply gone from the annotation table.
+
+ANNOTATION_NAMES = ("pii-classification", "retention", "legal-hold", "classification", "ml-labels", "mediainfo")
+_A_PII, _A_RET, _A_HOLD, _A_CLASS, _A_ML, _A_MEDIA = range(len(ANNOTATION_NAMES))
+ANNOTATION_WRITER = ACCOUNTS[0]  # the compliance team sets pii-classification, retention, legal-hold, classification
+LABEL_PIPELINE = ACCOUNTS[1]  # an ML pipeline sets ml-labels and mediainfo
+_COMPLIANCE = np.array([True, True, True, True, False, False])
+# Per prefix: the annotation names its objects carry, with the chance that a version gets each.
+_ANNOTATED = {
+    "reports/": ((_A_CLASS, 0.5), (_A_RET, 0.2)), "exports/": ((_A_CLASS, 0.4), (_A_PII, 0.3)),
+    "images/": ((_A_ML, 0.6),), MASS_DELETE_PREFIX: ((_A_PII, 0.6), (_A_RET, 0.8), (_A_HOLD, 0.1)),
+    KMS_ONLY_PREFIX: ((_A_PII, 0.9), (_A_RET, 0.5), (_A_CLASS, 0.3)), UPLOADS_PREFIX: ((_A_ML, 0.3), (_A_PII, 0.2)),
+    "app/": ((_A_RET, 0.05),), "cloudtrail/": ((_A_RET, 0.1),), "video/": ((_A_MEDIA, 0.6), (_A_ML, 0.2)),
+    "thumbnails/": ((_A_ML, 0.5),), "raw/": ((_A_MEDIA, 0.4),),
+}
+_FIRST_WRITE_DAYS = np.array([0.3, 0.5, 1.0, 0.3, 0.01, 0.01])  # office-hours days from upload to first write
+_OVERWRITES_P = (0.7, 0.2, 0.1)  # 0, 1 or 2 overwrites in the window
+_DELETE_P = 0.1
+_PREEXISTING_P = 0.6  # an object older than the journal had the annotation already (the table's backfill)
+_ANN_CHECKSUMS = (None, "CRC64NVME", "SHA256", "XXHASH3", "SHA512")
+_ANN_CHECKSUM_P = (0.55, 0.25, 0.1, 0.05, 0.05)
+_REPLICATION = (None,) + schema.REPLICATION_STATUSES
+_R_PENDING, _R_COMPLETED, _R_FAILED = 1, 2, 3
+_FAILED_P = 0.03
+# Slots of one annotation's chain of events: write, its replication update, two overwrites (each
+# with its update), then a delete. Present slots are in time order, so a chain cut at `hi` is a prefix.
+_SLOT_KIND = np.array([ANN_PUT, ANN_META, ANN_PUT, ANN_META, ANN_PUT, ANN_META, ANN_DEL])
+_SLOT_WRITE = np.array([0, 0, 2, 2, 4, 4, -1])  # the write slot each slot belongs to (-1: the delete)
+_TAMPER_DELETES, _TAMPER_REWRITES = 8, 4
+_TAMPER_ROWS = _TAMPER_DELETES + 2 * _TAMPER_REWRITES  # a rewrite in the replicated bucket brings an update
+_MIN_GAP = 700 * SEC  # between two writes of one annotation: more than its replication update takes
+
+
+def _annotation_payloads() -> tuple[list[str], np.ndarray, np.ndarray, dict[int, int]]:
+    """Every payload text, each name's range [lo, hi) of them, and the incident's rewrites."""
+    labels = ("cat", "dog", "outdoor", "person", "document", "car", "invoice", "日本語ラベル",
+              "<script>alert(1)</script>", 'say "cheese"')
+    by_name: dict[int, list[str]] = {
+        _A_PII: [json.dumps({"pii": True, "categories": c, "scanner": "dlp-2026.06"})
+                 for c in (["email"], ["email", "name"], ["ssn"], ["iban", "name"])]
+        + [json.dumps({"pii": False, "categories": [], "scanner": "dlp-2026.06"}),
+           json.dumps({"pii": True, "categories": ["name"], "reviewed_by": "o'brien"})],
+        _A_RET: ["7y", "10y", "90d", "3y", json.dumps({"policy": "sec-17a-4", "retain_until": "2033-12-31"}),
+                 json.dumps({"policy": "gdpr-erasure", "retain_until": "2027-06-30"})],
+        _A_HOLD: ["ON", json.dumps({"hold": True, "matter": "case-2026-0142", "custodian": "Smith, John"})],
+        _A_CLASS: ["confidential", "internal", "public", "restricted", "confidential\nreview: <b>legal</b>, \"Q3\""],
+        _A_ML: [json.dumps({"labels": [labels[i], labels[(i * 3 + 1) % len(labels)]], "model": "vision-v3",
+                            "confidence": round(0.55 + 0.04 * i, 2)}, ensure_ascii=i % 2 == 0)
+                for i in range(len(labels))],
+        _A_MEDIA: [json.dumps({"codec": codec, "audio_tracks": tracks, "duration_s": duration})
+                   for codec in ("h264", "hevc") for tracks in (1, 2, 10) for duration in (12.5, 3600.25)],
+    }
+    texts: list[str] = []
+    lo, hi = np.zeros(len(ANNOTATION_NAMES), np.int64), np.zeros(len(ANNOTATION_NAMES), np.int64)
+    for name in range(len(ANNOTATION_NAMES)):
+        lo[name] = len(texts)
+        texts.extend(by_name[name])
+        hi[name] = len(texts)
+    tamper = {_A_PII: len(texts), _A_RET: len(texts) + 1}  # the incident's values, never drawn otherwise
+    texts += [json.dumps({"pii": False, "categories": [], "scanner": "manual-override"}), "1d"]
+    return texts, lo, hi, tamper
+
+
+_PAYLOADS, _PAYLOAD_LO, _PAYLOAD_HI, _TAMPER_PAYLOAD = _annotation_payloads()
+_PAYLOAD_SIZES = np.array([len(t.encode("utf-8")) for t in _PAYLOADS], np.int64)
+_PAYLOAD_ETAGS = [hashlib.md5(t.encode("utf-8")).hexdigest() for t in _PAYLOADS]  # a single-part upload's ETag
+
+
+class _Annotations:
+    """Annotation events over one simulated window's versions, and the annotation table they leave."""
+
+    def __init__(self, world: "_World", rng: np.random.Generator, n_events: int, tamper: bool):
+        self.rng = rng
+        v, r = world.v, world.r
+        n_versions = len(v["key"])
+        never = np.iinfo(np.int64).max
+        ends = np.full(n_versions, never)  # when each version stops existing (never: alive at the end)
+        versioned = np.array([vv for _, vv in BUCKETS])
+        kind, rv = r["r_kind"], versioned[world.kb[r["r_kid"]]]
+        gone = (kind == DEL_CUR) | (kind == DEL_OLD) | (kind == UNDEL) | ((kind == LC_EXPIRE) & ~rv)
+        np.minimum.at(ends, r["r_gid"][gone], r["r_t"][gone])
+        by_key = np.lexsort((v["time"], v["key"]))  # an unversioned overwrite ends the version below
+        same = (v["key"][by_key][1:] == v["key"][by_key][:-1]) & ~versioned[world.kb[v["key"][by_key][1:]]]
+        ends[by_key[:-1][same]] = np.minimum(ends[by_key[:-1][same]], v["time"][by_key[1:][same]])
+        first_event = np.full(n_versions, never)
+        np.minimum.at(first_event, r["r_gid"], r["r_t"])
+        self.alive = ends == never
+        # A backfilled version's state before its first journal record is not simulated, so it is
+        # annotated only after that record (or at any time, if it has none in the window).
+        self.lo = np.maximum(v["time"], world.start)
+        touched = v["bf"] & (first_event < never)
+        self.lo[touched] = np.maximum(self.lo[touched], first_event[touched])
+        self.hi = np.minimum(ends, world.end)
+
+        prob = np.zeros((len(_PREFIXES), len(ANNOTATION_NAMES)))
+        for i, p in enumerate(_PREFIXES):
+            for name, chance in _ANNOTATED.get(p[1], ()):
+                prob[i, name] = chance
+        kp = world.kp[v["key"]]
+        gs, names = [], []
+        for name in range(len(ANNOTATION_NAMES)):
+            can = np.flatnonzero((prob[kp, name] > 0) & ~v["marker"])
+            pick = can[rng.random(len(can)) < prob[kp[can], name]]
+            gs.append(pick)
+            names.append(np.full(len(pick), name))
+        g, name = np.concatenate(gs), np.concatenate(names)
+        taken = np.argsort(rng.random(len(g)), kind="stable")  # the order in which annotations are taken
+        g, name = g[taken], name[taken]
+        self.c: dict | None = None  # the chains: one row of slots per annotation (see _chains)
+        # Chains are made a batch at a time, in the order taken, until they hold n_events events: a
+        # large bucket has far more candidates than the share needs.
+        done = events = 0
+        while done < len(g) and events < n_events:
+            batch = max(4096, int((n_events - events) * 0.8))  # about 1.5 to 3 events per annotation
+            self._chains(world, g[done:done + batch], name[done:done + batch])
+            events = int(self.c["valid"].sum())
+            done += batch
+        self._cut(n_events)
+        self.ips = self._writer_ips(world)
+        self.tamper: dict | None = None
+        if tamper:
+            world.ips = world.ips + [TAMPER_IP]
+            self._plant(world)
+        self._events(world)
+
+    # ---- simulation -------------------------------------------------------------------------------------
+    def _office(self, world, lo, hi) -> np.ndarray:
+        """A time in [lo, hi), weighted by the office-hours rhythm (whole milliseconds)."""
+        u_lo, u_hi = self._u(world, lo), self._u(world, hi)
+        return self._t(world, u_lo + self.rng.random(len(lo)) * (u_hi - u_lo))
+
+    def _after(self, world, prev, mean_days) -> np.ndarray:
+        """The next time after prev, an exponential gap of office-hours time away (the end if past it)."""
+        u = self._u(world, prev) + self.rng.exponential(mean_days / world.days, len(prev))
+        return np.where(u >= 1.0, world.end, np.maximum(self._t(world, np.minimum(u, 1.0)), prev + 1000))
+
+    @staticmethod
+    def _u(world, t) -> np.ndarray:
+        t = np.clip(t, world.start, world.end)
+        seg = np.clip((t - world.start) // HOUR, 0, len(world.w) - 1)
+        return world.cdf[seg] + world.w[seg] * ((t - world.start - seg * HOUR) / HOUR)
+
+    @staticmethod
+    def _t(world, u) -> np.ndarray:
+        seg = np.clip(np.searchsorted(world.cdf, u, side="right") - 1, 0, len(world.w) - 1)
+        t = world.start + seg * HOUR + ((u - world.cdf[seg]) / world.w[seg] * HOUR).astype(np.int64)
+        return np.minimum(t, world.end) // 1000 * 1000
+
+    def _chains(self, world, g, name, n_over=None, delete=None, first=None) -> None:
+        """Each annotation's events, as slots (see _SLOT_KIND); appended to the chains made so far."""
+        rng, v = self.rng, world.v
+        n = len(g)
+        lo, hi = self.lo[g], self.hi[g]
+        pre = (v["time"][g] < world.start) & (rng.random(n) < _PREEXISTING_P)
+        if first is not None:  # the incident's fallback: exactly one write, before a given time
+            pre = v["time"][g] < world.start
+        pre_t = (v["time"][g] + (rng.random(n) * (world.start - v["time"][g])).astype(np.int64)) // 1000 * 1000
+        if n_over is None:
+            n_over = _choice(rng, n, _OVERWRITES_P)
+            delete = rng.random(n) < _DELETE_P
+        fresh = v["time"][g] >= world.start
+        t0 = np.where(fresh, self._after(world, lo, _FIRST_WRITE_DAYS[name]), self._office(world, lo, hi))
+        if first is not None:
+            t0 = self._office(world, lo, first)
+        times = np.full((n, 7), world.end + DAY, np.int64)
+        present = np.zeros((n, 7), bool)
+        times[:, 0], present[:, 0] = t0, ~pre
+        last = np.where(pre, lo, t0)
+        for k in (1, 2):
+            tk = self._after(world, last, 2.0) + _MIN_GAP
+            present[:, 2 * k] = n_over >= k
+            times[:, 2 * k] = tk
+            last = np.where(present[:, 2 * k], tk, last)
+        replicated = world.kb[v["key"][g]] == PROD
+        for k in (0, 1, 2):
+            present[:, 2 * k + 1] = present[:, 2 * k] & replicated
+            times[:, 2 * k + 1] = times[:, 2 * k] + rng.integers(5 * SEC, 600 * SEC, n) // 1000 * 1000
+        present[:, 6], times[:, 6] = delete, self._after(world, last, 1.5) + _MIN_GAP
+        payload = _PAYLOAD_LO[name][:, None] + (rng.random((n, 7)) * (_PAYLOAD_HI - _PAYLOAD_LO)[name][:, None]
+                                                ).astype(np.int64)
+        status = np.where(rng.random((n, 7)) < _FAILED_P, _R_FAILED, _R_COMPLETED)
+        chain = {"g": g, "name": name, "pre": pre, "pre_t": pre_t, "times": times,
+                 "valid": present & (times < hi[:, None]), "payload": payload, "status": status,
+                 "checksum": _choice(rng, n * 8, _ANN_CHECKSUM_P).reshape(n, 8),  # 7 slots, then the pre revision
+                 "pre_status": np.where(rng.random(n) < _FAILED_P, _R_FAILED, _R_COMPLETED),
+                 "pre_payload": _PAYLOAD_LO[name] + (rng.random(n) * (_PAYLOAD_HI - _PAYLOAD_LO)[name]
+                                                     ).astype(np.int64)}
+        self.c = chain if self.c is None else {k: np.concatenate([self.c[k], chain[k]]) for k in chain}
+
+    def _cut(self, n_events: int) -> None:
+        """Keep annotations in the order taken until they hold exactly n_events events."""
+        c = self.c
+        cum = np.cumsum(c["valid"].sum(axis=1))
+        if len(cum) and cum[-1] > n_events:
+            i = int(np.searchsorted(cum, n_events))  # the first chain that reaches n_events
+            keep = n_events - (int(cum[i - 1]) if i else 0)
+            slots = np.flatnonzero(c["valid"][i])
+            c["valid"][i, slots[keep:]] = False
+            self.c = {k: a[:i + 1] for k, a in c.items()}
+        c = self.c
+        # An annotation with no revision (its first write fell after its version's end) never existed.
+        real = c["pre"] | c["valid"][:, 0]
+        self.c = {k: a[real] for k, a in c.items()}
+
+    def _writer_ips(self, world) -> np.ndarray:
+        """Source IPs of the two writers, three draws each: compliance from three internal addresses,
+        the pipeline from two (the first twice as often)."""
+        internal = [i for i, ip in enumerate(world.ips) if ip.startswith("10.0.")]
+        return np.array([internal[:3], internal[3:5] + internal[3:4]])
+
+    def _plant(self, world) -> None:
+        """The incident: an unexpected account, from a new IP, deletes and rewrites compliance annotations."""
+        rng, v, c = self.rng, world.v, self.c
+        span = world.end - world.start
+        third = world.start + (2 * span) // 3
+        t_inc = (third + int(rng.random() * max(span // 3 - 2 * HOUR, 1))) // SEC * SEC
+        protected = np.isin(c["name"], (_A_PII, _A_RET, _A_HOLD))
+        keys = v["key"][c["g"]]
+        where = (world.kb[keys] == PROD) & np.isin(world.kp[keys], (_P_FINANCE, _P_KMS))
+        latest = np.where(c["valid"], c["times"], 0).max(axis=1)
+        existed = c["pre"] | (c["valid"][:, 0] & (c["times"][:, 0] < t_inc - HOUR))
+        quiet = (latest < t_inc - HOUR) & ~c["valid"][:, 6] & self.alive[c["g"]]
+        victims = list(np.flatnonzero(protected & where & existed & quiet))
+        need = _TAMPER_DELETES + _TAMPER_REWRITES - len(victims)
+        if need > 0:
+            # A small data set: give the first versions that qualify a pii-classification written
+            # before the incident (or backfilled, for objects older than the journal).
+            have = set(zip(c["g"].tolist(), c["name"].tolist(), strict=True))
+            ok = np.flatnonzero(~v["marker"] & self.alive & (world.kb[v["key"]] == PROD)
+                                & np.isin(world.kp[v["key"]], (_P_FINANCE, _P_KMS)) & (self.lo < t_inc - 2 * HOUR))
+            extra = np.array([g for g in ok if (g, _A_PII) not in have][:need], np.int64)
+            if len(extra):
+                before = len(c["g"])
+                self._chains(world, extra, np.full(len(extra), _A_PII), n_over=np.zeros(len(extra), np.int64),
+                             delete=np.zeros(len(extra), bool), first=np.full(len(extra), t_inc - 2 * HOUR))
+                victims += list(range(before, before + len(extra)))
+        c = self.c
+        victims = np.array(sorted(victims, key=lambda i: (c["name"][i] not in (_A_PII, _A_RET), i)), np.int64)
+        rewrites = victims[:_TAMPER_REWRITES]
+        deletes = victims[_TAMPER_REWRITES:_TAMPER_REWRITES + _TAMPER_DELETES]
+        rewrites = rewrites[np.isin(c["name"][rewrites], (_A_PII, _A_RET))]
+        chosen = np.concatenate([rewrites, deletes])
+        times = t_inc + np.sort(rng.integers(0, 10 * 60, len(chosen))) * SEC
+        self.tamper = {"pairs": chosen, "t": times, "rewrite": np.arange(len(chosen)) < len(rewrites),
+                       "payload": np.array([_TAMPER_PAYLOAD.get(int(n), -1) for n in c["name"][chosen]], np.int64),
+                       "meta_t": times + rng.integers(5 * SEC, 600 * SEC, len(chosen)) // 1000 * 1000}
+
+    # ---- events and state -------------------------------------------------------------------------------
+    def _revision(self) -> dict:
+        """Per chain and slot, the revision (the write) it concerns: payload, time, checksum.
+
+        The delete slot's revision is the chain's latest (its last write, or the backfilled one),
+        whether or not the delete happens: column 6 is each annotation's latest revision.
+        """
+        c = self.c
+        n = len(c["g"])
+        write_slot = np.broadcast_to(_SLOT_WRITE, (n, 7)).copy()
+        writes = np.where(c["valid"][:, [0, 2, 4]], [0, 2, 4], -1).max(axis=1)
+        write_slot[:, 6] = writes
+        rows = np.arange(n)[:, None]
+        ws = np.maximum(write_slot, 0)
+        own = write_slot >= 0
+        return {"payload": np.where(own, c["payload"][rows, ws], c["pre_payload"][:, None]),
+                "t": np.where(own, c["times"][rows, ws], c["pre_t"][:, None]),
+                "checksum": np.where(own, c["checksum"][rows, ws], c["checksum"][:, 7:8]),
+                "last_write": writes}
+
+    def _events(self, world) -> None:
+        """The flat list of events (chains' valid slots, then the incident's), in no particular order."""
+        c, v = self.c, world.v
+        rev = self._revision()
+        pair, slot = np.nonzero(c["valid"])
+        kind = _SLOT_KIND[slot]
+        replicated = world.kb[v["key"][c["g"][pair]]] == PROD
+        e = {"pair": pair, "kind": kind, "t": c["times"][pair, slot],
+             "payload": rev["payload"][pair, slot], "rev_t": rev["t"][pair, slot],
+             "checksum": rev["checksum"][pair, slot],
+             "status": np.where(kind == ANN_META, c["status"][pair, slot],
+                                np.where((kind == ANN_PUT) & replicated, _R_PENDING, 0)),
+             "actor": np.where(kind == ANN_META, _R_LIFECYCLE, np.where(_COMPLIANCE[c["name"][pair]], 0, 1))}
+        if self.tamper is not None:
+            tp = self.tamper
+            n = len(tp["pairs"])
+            rewrite = tp["rewrite"]
+            old_payload, old_t = rev["payload"][tp["pairs"], 6], rev["t"][tp["pairs"], 6]
+            tp["old_payload"] = old_payload
+            meta = tp["pairs"][rewrite]
+            add = {"pair": np.concatenate([tp["pairs"], meta]),
+                   "kind": np.concatenate([np.where(rewrite, ANN_PUT, ANN_DEL), np.full(len(meta), ANN_META)]),
+                   "t": np.concatenate([tp["t"], tp["meta_t"][rewrite]]),
+                   "payload": np.concatenate([np.where(rewrite, tp["payload"], old_payload), tp["payload"][rewrite]]),
+                   "rev_t": np.concatenate([np.where(rewrite, tp["t"], old_t), tp["t"][rewrite]]),
+                   "checksum": np.zeros(n + len(meta), np.int64),
+                   "status": np.concatenate([np.where(rewrite, _R_PENDING, 0), np.full(len(meta), _R_COMPLETED)]),
+                   "actor": np.concatenate([np.full(n, _R_TAMPER), np.full(len(meta), _R_LIFECYCLE)])}
+            e = {k: np.concatenate([e[k], add[k]]) for k in e}
+        e["g"] = c["g"][e["pair"]]
+        e["name"] = c["name"][e["pair"]]
+        writer = e["actor"] < 2
+        ip = np.full(len(e["g"]), -1, np.int64)
+        ip[writer] = self.ips[e["actor"][writer], self.rng.integers(0, 3, int(writer.sum()))]
+        ip[e["actor"] == _R_TAMPER] = len(world.ips) - 1
+        e["ip"] = ip
+        e["req"] = e["actor"]  # an index into _REQUESTERS: 0 and 1 are the two writers' accounts
+        self.e = e
+
+    def final_state(self, world) -> dict:
+        """Each annotation that exists at the end: its chain, and the revision the table shows."""
+        c, v = self.c, world.v
+        rev = self._revision()
+        last = rev["last_write"]
+        rows = np.arange(len(c["g"]))
+        lw = np.maximum(last, 0)
+        payload, t, checksum = rev["payload"][:, 6].copy(), rev["t"][:, 6].copy(), rev["checksum"][:, 6].copy()
+        replicated = world.kb[v["key"][c["g"]]] == PROD
+        meta_ok = c["valid"][rows, np.minimum(lw + 1, 6)] & (last >= 0)
+        status = np.where(last >= 0, np.where(meta_ok, c["status"][rows, np.minimum(lw + 1, 6)], _R_PENDING),
+                          c["pre_status"])
+        status = np.where(replicated, status, 0)
+        exists = ~c["valid"][:, 6] & self.alive[c["g"]]
+        if self.tamper is not None:
+            tp = self.tamper
+            rw = tp["pairs"][tp["rewrite"]]
+            exists[tp["pairs"][~tp["rewrite"]]] = False
+            payload[rw], t[rw], checksum[rw] = tp["payload"][tp["rewrite"]], tp["t"][tp["rewrite"]], 0
+            status[rw] = np.where(tp["meta_t"][tp["rewrite"]] < world.end, _R_COMPLETED, _R_PENDING)
+        keep = np.flatnonzero(exists)
+        return {"g": c["g"][keep], "name": c["name"][keep], "payload": payload[keep], "t": t[keep],
+                "checksum": checksum[keep], "status": status[keep]}
+
+    # ---- materialization --------------------------------------------------------------------------------
+    def journal_rows(self, world) -> dict:
+        """The events as rows of the journal's row arrays (see _World._write), with the index of each struct."""
+        e, v, r = self.e, world.v, world.r
+        n = len(e["g"])
+        kid = v["key"][e["g"]]
+        # A key's records share one counter space; annotation rows count from 2^31, after the object
+        # rows' counters, so a record's sequence number stays unique and ordered by time.
+        order = np.lexsort((e["t"], kid))
+        ks = kid[order]
+        first = np.r_[True, ks[1:] != ks[:-1]] if n else np.zeros(0, bool)
+        start = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, np.int64)
+        step = np.empty(n, np.int64)
+        step[order] = (1 << 31) + np.arange(n) - start
+        # The version's state at the event (for full rows): after its latest object record at or before
+        # it, or as backfilled when it has none. Object records sorted by (version, time); each event
+        # finds its place among them.
+        g = e["g"]
+        at = _latest_at_or_before(r["r_gid"], r["r_t"], g, e["t"], world.start)
+        sc = np.where(at >= 0, r["r_sc"][np.maximum(at, 0)], v["sc"][g])
+        tag = np.where(at >= 0, r["r_tag"][np.maximum(at, 0)], v["tag"][g] * _N_GD + v["gd"][g])
+        return {"r_kid": kid, "r_gid": g, "r_kind": e["kind"], "r_t": e["t"], "r_step": step, "r_sc": sc,
+                "r_tag": tag, "r_req": e["req"], "r_ip": e["ip"], "r_ann": np.arange(n),
+                "request_chars": _random_chars(self.rng, n, 16, _ALNUM_UP)}
+
+    def structs(self) -> pa.StructArray:
+        """The journal's `annotation` value of each event (a DELETE_ANNOTATION names only the revision)."""
+        e = self.e
+        delete = e["kind"] == ANN_DEL
+        return pa.StructArray.from_arrays([
+            pa.array(ANNOTATION_NAMES).take(pa.array(e["name"])),
+            _annotation_seq(e["rev_t"], e["name"], e["g"]),
+            pa.array(e["rev_t"], schema.TIMESTAMP, mask=delete),
+            pa.array(_PAYLOAD_SIZES[e["payload"]], mask=delete),
+            _take(pa.array(_PAYLOAD_ETAGS), np.where(delete, -1, e["payload"])),
+            _take(pa.array(list(_REPLICATION)), np.where(e["status"] > 0, e["status"], -1)),
+            _take(pa.array(list(_ANN_CHECKSUMS)), np.where(delete | (e["checksum"] == 0), -1, e["checksum"])),
+        ], fields=list(schema.ANNOTATION_STRUCT))
+
+    def table(self, world, kb_rank, key_rank) -> pa.Table:
+        """The annotation table: each existing annotation's latest revision, ordered by bucket, key, version, name."""
+        f = self.final_state(world)
+        v = world.v
+        kid = v["key"][f["g"]]
+        order = _sort_order([f["name"]], kb_rank[kid], key_rank[kid], f["g"])
+        f = {k: a[order] for k, a in f.items()}
+        kid = kid[order]
+        versioned = world._versioned[world.kb[kid]]
+        columns = {
+            "bucket": world._pools["bucket"].take(pa.array(world.kb[kid])),
+            "object_key": world._key_strings.take(pa.array(kid)),
+            "object_version_id": _take(world._attrs["vid"], np.where(versioned, f["g"], -1)),
+            "object_join_key": world._join_keys.take(pa.array(f["g"])),
+            "name": pa.array(ANNOTATION_NAMES).take(pa.array(f["name"])),
+            "sequence_number": _annotation_seq(f["t"], f["name"], f["g"]),
+            "last_modified_date": pa.array(f["t"], schema.TIMESTAMP),
+            "size": pa.array(_PAYLOAD_SIZES[f["payload"]]),
+            "e_tag": pa.array(_PAYLOAD_ETAGS).take(pa.array(f["payload"])),
+            "checksum_algorithm": _take(pa.array(list(_ANN_CHECKSUMS)), np.where(f["checksum"] > 0, f["checksum"], -1)),
+            "replication_status": _take(pa.array(list(_REPLICATION)), np.where(f["status"] > 0, f["status"], -1)),
+            "text_value": pa.array(_PAYLOADS).take(pa.array(f["payload"])),
+        }
+        return pa.Table.from_arrays([columns[name] for name in schema.ANNOTATION.names], schema=schema.ANNOTATION)
+
+    def incident_manifest(self, world) -> dict:
+        if self.tamper is None:
+            return {}
+        tp, c = self.tamper, self.c
+        key = lambda g: world._key_strings[int(world.v["key"][g])].as_py()  # noqa: E731
+        vid = lambda g: world._attrs["vid"][int(g)].as_py()  # noqa: E731
+        items = []
+        for i, pair in enumerate(tp["pairs"]):
+            g = c["g"][pair]
+            item = {"key": key(g), "version_id": vid(g), "name": ANNOTATION_NAMES[c["name"][pair]],
+                    "at": _iso(tp["t"][i]), "previous_text": _PAYLOADS[tp["old_payload"][i]]}
+            if tp["rewrite"][i]:
+                item["text"] = _PAYLOADS[tp["payload"][i]]
+            items.append(item)
+        return {"annotation_tampering": {
+            "actor": TAMPER_ACTOR, "ip": TAMPER_IP, "bucket": BUCKETS[PROD][0],
+            "since": _iso(tp["t"].min()), "until": _iso(tp["t"].max()), "count": len(items),
+            "deleted": [x for x, rw in zip(items, tp["rewrite"], strict=True) if not rw],
+            "rewritten": [x for x, rw in zip(items, tp["rewrite"], strict=True) if rw],
+        }}
+
+
+def _latest_at_or_before(group: np.ndarray, t: np.ndarray, q_group: np.ndarray, q_t: np.ndarray,
+                         t0: int) -> np.ndarray:
+    """For each query (q_group, q_t), the index of the row of the same group with the latest t <= q_t; -1 if none.
+
+    Times are microseconds, whole milliseconds from t0 on. Rows and queries are sorted together by
+    (group, time, row before query); each query then takes the last row before it. (group, time,
+    kind) is packed into one int64 when it fits, which sorts several times faster than a lexsort.
+    """
+    n = len(group)
+    both_g, both_t = np.concatenate([group, q_group]), np.concatenate([(t - t0) // 1000, (q_t - t0) // 1000])
+    is_query = np.concatenate([np.zeros(n, bool), np.ones(len(q_group), bool)])
+    bits = int(both_t.max(initial=0)).bit_length() + 1
+    if both_t.min(initial=0) >= 0 and int(both_g.max(initial=0)).bit_length() + bits <= 62:
+        merged = np.argsort((both_g << bits) | (both_t << 1) | is_query, kind="stable")
+    else:
+        merged = np.lexsort((is_query, both_t, both_g))
+    position = np.where(is_query[merged], -1, np.arange(len(merged)))
+    latest = np.maximum.accumulate(position) if len(merged) else position
+    source = np.where(latest >= 0, merged[np.maximum(latest, 0)], -1)
+    same = (source >= 0) & (both_g[np.maximum(source, 0)] == both_g[merged])
+    out = np.empty(len(q_group), np.int64)
+    queries = is_query[merged]
+    out[merged[queries] - n] = np.where(same, source, -1)[queries]
+    return out
+
+
+def _annotation_seq(t: np.ndarray, name: np.ndarray, g: np.ndarray) -> pa.Array:
+    """annotation.sequence_number of a revision: its write time, the name, the version, as 40 hex digits."""
+    b = np.empty((len(t), 20), np.uint8)
+    b[:, :8] = _u64_bytes(t)
+    b[:, 8:12] = _u64_bytes(name)[:, 4:]
+    b[:, 12:] = _u64_bytes(g)
+    return _fixed_strings(_hex(b, _HEX2_UP))
 
 
 def _sort_order(tiebreak: list[np.ndarray], *major: np.ndarray) -> np.ndarray:
@@ -1061,11 +1594,19 @@ _REPORT_FIELDS = (
     ("ObjectLockRetainUntilDate", "object_lock_retain_until_date", "timestamp"),
     ("ObjectLockMode", "object_lock_mode", "string"),
     ("ObjectLockLegalHoldStatus", "object_lock_legal_hold_status", "string"),
+    ("ObjectLockEventHoldStatus", "object_lock_event_hold_status", "string"),
+    ("ObjectLockEventHoldDuration", "object_lock_event_hold_duration", "bigint"),
     ("IntelligentTieringAccessTier", "intelligent_tiering_access_tier", "string"),
     ("BucketKeyStatus", "bucket_key_status", "string"), ("ChecksumAlgorithm", "checksum_algorithm", "string"),
     ("ObjectAccessControlList", "object_access_control_list", "string"), ("ObjectOwner", "object_owner", "string"),
     ("LifecycleExpirationDate", "lifecycle_expiration_date", "timestamp"),
+    ("IntelligentTieringReferenceDate", "intelligent_tiering_reference_date", "timestamp"),
 )
+# What a report lists unless told otherwise: every field AWS's Athena DDL names (the newer event hold
+# and tiering reference date fields only on request).
+REPORT_FIELDS = tuple(name for name, _, _ in _REPORT_FIELDS
+                      if name not in ("ObjectLockEventHoldStatus", "ObjectLockEventHoldDuration",
+                                      "IntelligentTieringReferenceDate"))
 _REPORT_CHECKSUMS = {"SHA256": "SHA-256", "SHA1": "SHA-1", "CRC64NVME": "CRC64-NVME", "CRC32": "CRC32",
                      "CRC32C": "CRC32C"}  # AWS's report spellings, as its sample shows
 
@@ -1106,7 +1647,8 @@ def report_rows(data_dir: str | os.PathLike, seed: int = 7) -> pa.Table:
             "e_tag": r["e_tag"], "storage_class": r["storage_class"], "is_multipart_uploaded": r["is_multipart"],
             "replication_status": None, "encryption_status": None if marker else (r["encryption_status"] or "NOT-SSE"),
             "object_lock_retain_until_date": None, "object_lock_mode": None, "object_lock_legal_hold_status": None,
-            "intelligent_tiering_access_tier": None,
+            "object_lock_event_hold_status": None, "object_lock_event_hold_duration": None,
+            "intelligent_tiering_access_tier": None, "intelligent_tiering_reference_date": None,
             "bucket_key_status": None if r["is_bucket_key_enabled"] is None else
             ("ENABLED" if r["is_bucket_key_enabled"] else "DISABLED"),
             "checksum_algorithm": _REPORT_CHECKSUMS.get(r["checksum_algorithm"], r["checksum_algorithm"]),
@@ -1126,9 +1668,14 @@ def report_rows(data_dir: str | os.PathLike, seed: int = 7) -> pa.Table:
                 row["object_lock_mode"] = "COMPLIANCE" if c < 0.7 else "GOVERNANCE"
                 row["object_lock_retain_until_date"] = lm + timedelta(days=7 * 365)
                 row["object_lock_legal_hold_status"] = "ON" if c > 0.95 else "OFF"
+            if r["bucket"] == BUCKETS[PROD][0] and r["key"].startswith(LOCKED_PREFIX):
+                held = c < 0.04  # an event hold until a case closes, then 30 days of retention
+                row["object_lock_event_hold_status"] = "ON" if held else "OFF"
+                row["object_lock_event_hold_duration"] = 30 if held else None
             if r["storage_class"] == "INTELLIGENT_TIERING":
                 row["intelligent_tiering_access_tier"] = (
                     "FREQUENT" if d < 0.5 else "INFREQUENT" if d < 0.8 else "ARCHIVE_INSTANT_ACCESS")
+                row["intelligent_tiering_reference_date"] = lm.replace(hour=0, minute=0, second=0, microsecond=0)
             if r["bucket"] == BUCKETS[LOGS][0] and lm is not None:
                 row["lifecycle_expiration_date"] = (lm + timedelta(days=400)).replace(
                     hour=0, minute=0, second=0, microsecond=0)
@@ -1139,12 +1686,19 @@ def report_rows(data_dir: str | os.PathLike, seed: int = 7) -> pa.Table:
 
 
 def write_inventory_report(data_dir: str | os.PathLike, out: str | os.PathLike,
-                           formats: tuple[str, ...] = ("csv", "orc", "parquet"), seed: int = 7) -> dict[str, Path]:
+                           formats: tuple[str, ...] = ("csv", "orc", "parquet"), seed: int = 7,
+                           fields: tuple[str, ...] = REPORT_FIELDS, config: str = REPORT_CONFIG,
+                           destination: str | None = None, run_at: datetime | None = None) -> dict[str, Path]:
     """Write a classic S3 Inventory report of the generated inventory in each format; return each root.
 
-    out/<fmt>/ stands for the destination bucket: <fmt>/<source bucket>/s3meta-<fmt>/ holds the
-    dated run folder (manifest.json, manifest.checksum), data/ and hive/, as AWS lays them out. CSV
-    is gzip without a header, with URL-encoded keys; ORC is ZLIB; Parquet is Snappy.
+    out/<destination>/ (default out/<fmt>/) stands for the destination bucket:
+    <destination>/<source bucket>/<config>/ holds the dated run folder (manifest.json,
+    manifest.checksum), data/ and hive/, as AWS lays them out. `config` may hold {fmt}. CSV is gzip
+    without a header, with URL-encoded keys; ORC is ZLIB; Parquet is Snappy. `fields` are the AWS
+    names the configuration lists (Bucket and Key always; VersionId, IsLatest and IsDeleteMarker
+    make an all-versions report, without them a report lists current versions only); `run_at`
+    (default: the data's end) is the run's time. Two calls with one `destination` and two `config`
+    values give two configurations of each bucket side by side, as AWS can.
     """
     import gzip
     import hashlib
@@ -1152,23 +1706,26 @@ def write_inventory_report(data_dir: str | os.PathLike, out: str | os.PathLike,
     import uuid
     from urllib.parse import quote_plus
 
-    import pyarrow.csv as pacsv
     import pyarrow.orc as orc
 
     data_dir, out = Path(data_dir), Path(out)
-    info = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
-    run_at = datetime.fromisoformat(info["end"])
+    if run_at is None:
+        run_at = datetime.fromisoformat(json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))["end"])
     run = run_at.strftime("%Y-%m-%dT%H-%MZ")
     created = str(int(run_at.replace(tzinfo=timezone.utc).timestamp() * 1000))
+    chosen = [f for f in _REPORT_FIELDS if f[0] in ("Bucket", "Key") or f[0] in fields]
     table = report_rows(data_dir, seed)
+    if "VersionId" not in fields:  # current versions only: no delete markers, no noncurrent versions
+        table = table.filter(pc.and_(table.column("is_latest"), pc.invert(table.column("is_delete_marker"))))
+    table = table.select([name for _, name, _ in chosen])
     roots = {}
     for fmt in formats:
         file_format = {"csv": "CSV", "orc": "ORC", "parquet": "Parquet"}[fmt]
         ext = {"csv": ".csv.gz", "orc": ".orc", "parquet": ".parquet"}[fmt]
-        root = out / fmt
+        root = out / (destination or fmt)
         for bucket in sorted(set(table.column("bucket").to_pylist())):
             rows = table.filter(pc.equal(table.column("bucket"), bucket))
-            config_key = f"{fmt}/{bucket}/{REPORT_CONFIG.format(fmt=fmt)}"
+            config_key = f"{root.name}/{bucket}/{config.format(fmt=fmt)}"
             files = []
             half = (rows.num_rows + 1) // 2
             for part, chunk in enumerate((rows.slice(0, half), rows.slice(half))):
@@ -1176,14 +1733,14 @@ def write_inventory_report(data_dir: str | os.PathLike, out: str | os.PathLike,
                     continue
                 name = uuid.uuid5(uuid.NAMESPACE_URL, f"{config_key}/{run}/{part}")
                 key = f"{config_key}/data/{name}{ext}"
-                blob = _report_file(fmt, chunk, pacsv, orc, io, gzip, quote_plus)
+                blob = _report_file(fmt, chunk, chosen, orc, io, gzip, quote_plus)
                 (root.parent / key).parent.mkdir(parents=True, exist_ok=True)
                 _write_atomic(root.parent / key, blob)
                 files.append({"key": key, "size": len(blob), "MD5checksum": hashlib.md5(blob).hexdigest()})
             manifest = {
                 "sourceBucket": bucket, "destinationBucket": f"arn:aws:s3:::{REPORT_DESTINATION}",
                 "version": "2016-11-30", "creationTimestamp": created, "fileFormat": file_format,
-                "fileSchema": _file_schema(fmt), "files": files,
+                "fileSchema": _file_schema(fmt, chosen), "files": files,
             }
             body = json.dumps(manifest, indent=2).encode()
             run_dir = root.parent / config_key / run
@@ -1198,19 +1755,19 @@ def write_inventory_report(data_dir: str | os.PathLike, out: str | os.PathLike,
     return roots
 
 
-def _file_schema(fmt: str) -> str:
+def _file_schema(fmt: str, fields: list[tuple[str, str, str]]) -> str:
     if fmt == "csv":
-        return ", ".join(csv for csv, _, _ in _REPORT_FIELDS)
+        return ", ".join(csv for csv, _, _ in fields)
     if fmt == "orc":
-        return "struct<" + ",".join(f"{name}:{kind}" for _, name, kind in _REPORT_FIELDS) + ">"
+        return "struct<" + ",".join(f"{name}:{kind}" for _, name, kind in fields) + ">"
     parquet = {"string": "binary {n} (STRING)", "boolean": "boolean {n}", "bigint": "int64 {n}",
                "timestamp": "int64 {n} (TIMESTAMP(MILLIS,true))"}
     body = "".join(f"  {'required' if name in ('bucket', 'key') else 'optional'} "
-                   f"{parquet[kind].format(n=name)};\n" for _, name, kind in _REPORT_FIELDS)
+                   f"{parquet[kind].format(n=name)};\n" for _, name, kind in fields)
     return "message s3.inventory {\n" + body + "}"
 
 
-def _report_file(fmt, chunk, pacsv, orc, io, gzip, quote_plus) -> bytes:
+def _report_file(fmt, chunk, fields, orc, io, gzip, quote_plus) -> bytes:
     buffer = io.BytesIO()
     if fmt == "parquet":
         pq.write_table(chunk, buffer, compression="snappy", coerce_timestamps="ms")
@@ -1219,10 +1776,10 @@ def _report_file(fmt, chunk, pacsv, orc, io, gzip, quote_plus) -> bytes:
         orc.write_table(chunk, buffer, compression="zlib")
         return buffer.getvalue()
     lines = []
-    columns = [chunk.column(name).to_pylist() for _, name, _ in _REPORT_FIELDS]
+    columns = [chunk.column(name).to_pylist() for _, name, _ in fields]
     for values in zip(*columns, strict=True):
         cells = []
-        for (_, name, kind), v in zip(_REPORT_FIELDS, values, strict=True):
+        for (_, name, kind), v in zip(fields, values, strict=True):
             if v is None:
                 cells.append("")
             elif name == "key":

@@ -74,11 +74,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
-    from .cli import _engine_options  # the CLI's own flags, so both spell options the same way
-
-    p.add_argument("--profile", help="named profile of the config file")
-    p.add_argument("--config", metavar="FILE", help="config file")
-    _engine_options(p)
+    # The engine options are built from the settings' one declaration, as the CLI's flags are.
+    group = settings.add_arguments(p)
+    group.add_argument("--config", metavar="FILE", help="config file (default: $S3META_CONFIG or "
+                                                          "~/.config/s3meta/config.toml)")
+    group.add_argument("--profile", metavar="NAME", help="named profile of the config file")
     if out:
         p.add_argument("-o", "--out", metavar="NAME",
                        help=f"also store the result in NAME (it is always in {RESULT_VARIABLE})")
@@ -191,10 +191,7 @@ class Magic:
 
     def _show(self, args: argparse.Namespace) -> None:
         from . import catalog
-        q = catalog.shipped().get(args.name)
-        params = "\n".join(f"  {p.name} ({p.type}, {'required' if p.required else 'default ' + str(p.default)})"
-                           f": {p.description}" for p in q.params)
-        print(f"{q.name}: {q.title}\n\n{q.description}\n\nParameters:\n{params}\n\n{q.sql}")
+        print(catalog.describe(catalog.shipped().get(args.name)))
 
     def _close(self, args: argparse.Namespace | None = None) -> None:
         if self.session is not None:

@@ -91,6 +91,7 @@ class Background:
     last_touch: dict[tuple[str, str], datetime]
     journal_versions: set[tuple[str, str, str | None]]
     ips_by_requester: dict[str, Counter]
+    annotated: set[tuple[str, str, str]] = field(default_factory=set)
     claimed: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
@@ -118,7 +119,15 @@ class Background:
         for requester, ip in zip(columns["requester"], columns["source_ip_address"], strict=True):
             if requester is not None and ip is not None:
                 ips.setdefault(requester, Counter())[ip] += 1
-        return cls(start, end, journal.num_rows, objects, last_touch, created, ips)
+        # Versions with annotations are left alone: overwriting or erasing one would have to drop its
+        # rows from the annotation table, which the planting does not rewrite.
+        annotated = set()
+        if files.get("annotation"):
+            table = pq.read_table([out / f for f in files["annotation"]], columns=["bucket", "object_key",
+                                                                                "object_join_key"])
+            annotated = set(zip(table["bucket"].to_pylist(), table["object_key"].to_pylist(),
+                                table["object_join_key"].to_pylist(), strict=True))
+        return cls(start, end, journal.num_rows, objects, last_touch, created, ips, annotated)
 
     def usual_ip(self, requester: str) -> str:
         """The address the account uses most in the background (ties: the smallest)."""
@@ -138,6 +147,8 @@ class Background:
             if untouched_since is not None and self.last_touch.get((b, key), self.start) >= untouched_since:
                 continue
             if with_history and (b, key, row["version_id"]) not in self.journal_versions:
+                continue
+            if (b, key, row.get("object_join_key")) in self.annotated:
                 continue
             if row["e_tag"] is None or (where is not None and not where(row)):
                 continue
@@ -195,7 +206,8 @@ class Records:
             "storage_class": "STANDARD", "is_multipart": multipart, "encryption_status": encryption,
             "is_bucket_key_enabled": False, "kms_key_arn": kms_key_arn, "checksum_algorithm": checksum,
             "object_tags": dict(tags or {}), "user_metadata": dict(metadata or {}), "requester": requester,
-            "source_ip_address": ip, "request_id": self._chars(rng, _ALNUM_UP, 16)})
+            "source_ip_address": ip, "request_id": self._chars(rng, _ALNUM_UP, 16),
+            "object_join_key": self._chars(rng, _HEX, 32)})  # a new version, or a rewritten null one: a new key
         self.background.objects[(bucket, key)] = {c: row[c] for c in schema.INVENTORY.names}
         return row
 
@@ -225,7 +237,7 @@ class Records:
             "bucket": bucket, "key": key, "sequence_number": self._seq(bucket, key, t), "record_type": "DELETE",
             "record_timestamp": t, "version_id": self._chars(rng, _URLSAFE, 32), "is_delete_marker": True,
             "size": 0, "last_modified_date": t, "requester": requester, "source_ip_address": ip,
-            "request_id": self._chars(rng, _ALNUM_UP, 16)})
+            "request_id": self._chars(rng, _ALNUM_UP, 16), "object_join_key": self._chars(rng, _HEX, 32)})
         self.background.objects.pop((bucket, key), None)
         return row
 
@@ -480,9 +492,11 @@ def check(names: Iterable[str]) -> list[str]:
 
 # --- planting --------------------------------------------------------------------------------------------
 
-def plant(out: Path, files: dict, names: Iterable[str], seed: int, start: datetime,
+def plant(out: Path, files: dict, counts: dict, names: Iterable[str], seed: int, start: datetime,
           end: datetime) -> tuple[dict, dict, dict]:
     """Add the scenarios to the data set in `out`; return (facts per scenario, files, row counts).
+
+    The scenarios add no annotation event: `counts` keeps its annotation figures.
 
     The records go into one more journal part; the inventory parts are rewritten with the changes
     replaying those records makes (new versions and markers added, overwritten unversioned objects
@@ -506,7 +520,7 @@ def plant(out: Path, files: dict, names: Iterable[str], seed: int, start: dateti
     for i, name in enumerate(inventory_files):
         _write(out / name, inventory.slice(i * 1_000_000, 1_000_000))
     files = {**files, "journal": [*files["journal"], part], "inventory": inventory_files}
-    counts = {"journal": sum(pq.ParquetFile(out / f).metadata.num_rows for f in files["journal"]),
+    counts = {**counts, "journal": sum(pq.ParquetFile(out / f).metadata.num_rows for f in files["journal"]),
               "inventory": inventory.num_rows}
     return facts, files, counts
 

@@ -11,6 +11,12 @@ from typing import Any
 import pyarrow as pa
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+# C1 controls (terminal escapes such as CSI, U+009B), the Unicode bidirectional controls, which make a
+# key display as another name ("invoice\u202efdp.exe" shows as "invoiceexe.pdf"), and the line and
+# paragraph separators, which break a table row in some renderers.
+_CONTROL |= {i: f"\\x{i:02x}" for i in range(0x80, 0xA0)}
+_CONTROL |= {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                        0x2028, 0x2029)}
 
 
 def python_rows(table: pa.Table) -> list[dict[str, Any]]:

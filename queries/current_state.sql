@@ -17,6 +17,10 @@
 -- advice asks. Versions never touched in the window are not seen: a 'deleted' key can still have
 -- older versions stored (the inventory, or key_version_history, tells). The last_* columns
 -- describe the key's latest record; a permanent delete carries no requester or source IP.
+-- Only records about objects are read: an annotation record (June 2026) changes no version, and
+-- whether it shares the key's sequence_number space with them is not documented, so it could
+-- otherwise be a version's "latest record" and hide that version's state. A key touched in the
+-- window by annotation changes only is not listed (annotation_changes lists those).
 --
 -- @tags aws, state
 -- @param since timestamp = 24h: start of the window, inclusive (ISO 8601, or a duration before until)
@@ -29,6 +33,7 @@ WITH recent AS (
     WHERE record_timestamp >= :since
       AND record_timestamp < :until
       AND (:bucket IS NULL OR bucket = :bucket)
+      AND record_type IN ('CREATE', 'UPDATE_METADATA', 'DELETE')
 ),
 stack AS (
     SELECT bucket, key, version_id, sequence_number, record_type, is_delete_marker, size,

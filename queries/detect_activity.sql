@@ -19,6 +19,9 @@
 -- it tells a prefix whose every upload used KMS (the report infers an encryption rule from it).
 -- sse_c_events counts the rows stored with SSE-C (customer-provided keys): the baseline's SSE-C
 -- writes per prefix, against which a ransomware rewrite stands out.
+-- Only records about objects are counted: annotation events (June 2026) are neither uploads nor
+-- deletes, and would swell the activity baselines, the new-actor sightings and the charts; the
+-- annotation detector reads them with a query of its own.
 --
 -- @tags detector
 -- @param baseline_since timestamp = 15d: start of the baseline, inclusive (ISO 8601, or a duration before until)
@@ -43,6 +46,7 @@ WITH j AS (
     FROM journal
     WHERE record_timestamp >= :baseline_since
       AND record_timestamp < :until
+      AND record_type IN ('CREATE', 'UPDATE_METADATA', 'DELETE')
 ),
 -- Which side of `since` a record falls on, told by two WHERE clauses: Athena takes execution
 -- parameters only there, not in a SELECT list. The engines push both filters into the scan, so

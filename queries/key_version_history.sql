@@ -9,14 +9,17 @@
 -- older than that has no CREATE here, only the inventory knows it. Unversioned keys show a NULL
 -- version_id on every record; a permanent delete shows NULL requester, source IP,
 -- is_delete_marker and size. With no bucket given, same-named keys of all buckets are listed,
--- each bucket's records together.
+-- each bucket's records together. Annotation changes (June 2026) are part of the history, with
+-- annotation_name; object_join_key tells the instances of an unversioned key apart (a re-written
+-- null version gets a new one), and is NULL in exports made before the launch.
 --
 -- @tags analyst, history
 -- @param key key: the object key, exactly as stored
 -- @param bucket bucket = null: only this bucket (all buckets when omitted)
 SELECT bucket, key, sequence_number, record_type, record_timestamp, version_id, is_delete_marker,
        size, last_modified_date, e_tag, storage_class, is_multipart, encryption_status, kms_key_arn,
-       checksum_algorithm, object_tags, user_metadata, requester, source_ip_address, request_id
+       checksum_algorithm, object_tags, user_metadata, requester, source_ip_address, request_id,
+       object_join_key, annotation.name AS annotation_name
 FROM journal
 WHERE key = :key
   AND (:bucket IS NULL OR bucket = :bucket)

@@ -6,7 +6,9 @@
 -- (...) is not true. It also projects kms_key_arn (always NULL for such objects) instead of the
 -- objects. This reads the live inventory (what is stored now, backfilled objects included),
 -- keeps NULL as unencrypted, and lists every stored version; delete markers are not objects and
--- are left out. The prefix is matched literally with starts_with (no LIKE wildcards).
+-- are left out. The prefix is matched literally with starts_with (no LIKE wildcards). Read from
+-- classic S3 Inventory reports, an object whose report lacks EncryptionStatus is listed with
+-- encryption_status 'UNKNOWN' (nothing says it uses KMS), never as unencrypted.
 --
 -- @tags aws, encryption, inventory
 -- @param bucket bucket = null: only this bucket (all buckets when omitted)

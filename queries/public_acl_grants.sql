@@ -6,14 +6,19 @@
 -- as a macro, so this one text runs on both. Each grant is a flat JSON object, so grants are split
 -- with regexp_extract_all and tested with strpos, which both engines share (json_extract_scalar
 -- and CAST AS ARRAY(JSON) do not exist in DuckDB). One row per public grant; an ACL reported
--- UNAVAILABLE has no grants and is not listed.
+-- UNAVAILABLE has no grants and is not listed. An object version whose report lacks
+-- ObjectAccessControlList is listed once, with grantee and permission 'UNKNOWN': nothing says its
+-- ACL is private.
 --
 -- @tags inventory-report, security, acl
 -- @param bucket bucket = null: only this bucket (all buckets when omitted)
 -- @param prefix prefix = null: only keys starting with this text (all keys when omitted)
 WITH acl AS (
     SELECT bucket, key, version_id, object_owner,
-           from_utf8(from_base64(object_access_control_list)) AS acl_json
+           object_access_control_list = 'UNKNOWN' AS acl_unknown,
+           -- CASE keeps 'UNKNOWN' (not base64) away from from_base64, which fails the query on it
+           CASE WHEN object_access_control_list <> 'UNKNOWN'
+                THEN from_utf8(from_base64(object_access_control_list)) END AS acl_json
     FROM inventory_report
     WHERE object_access_control_list IS NOT NULL
       AND (:bucket IS NULL OR bucket = :bucket)
@@ -31,4 +36,8 @@ SELECT bucket, key, version_id,
 FROM grants
 WHERE strpos(grant_json, '/groups/global/AllUsers"') > 0
    OR strpos(grant_json, '/groups/global/AuthenticatedUsers"') > 0
+UNION ALL
+SELECT bucket, key, version_id, 'UNKNOWN' AS grantee, 'UNKNOWN' AS permission, object_owner
+FROM acl
+WHERE acl_unknown
 ORDER BY bucket, key, version_id NULLS FIRST, grantee, permission

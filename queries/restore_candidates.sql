@@ -6,6 +6,8 @@
 -- and key, whatever their time, with `selected` marking the chosen markers. The per-key
 -- reasoning (which version each marker hides, which markers are still current) is done in Python,
 -- where it can be read and tested; this query only gathers the evidence, on either engine.
+-- Only records about objects are gathered: an annotation record (June 2026) neither makes nor
+-- removes a version.
 --
 -- @tags restore, deletes
 -- @param since timestamp = 24h: start of the window, inclusive (ISO 8601, or a duration before until)
@@ -34,6 +36,7 @@ SELECT 'journal' AS source, j.bucket, j.key, j.sequence_number, j.record_type, j
 FROM journal AS j
 JOIN touched AS t ON t.bucket = j.bucket AND t.key = j.key
 LEFT JOIN markers AS m ON m.bucket = j.bucket AND m.key = j.key AND m.sequence_number = j.sequence_number
+WHERE j.record_type IN ('CREATE', 'UPDATE_METADATA', 'DELETE')
 UNION ALL
 SELECT 'inventory' AS source, i.bucket, i.key, i.sequence_number, CAST(NULL AS varchar), i.version_id,
        i.is_delete_marker, CAST(NULL AS timestamp), CAST(NULL AS varchar), CAST(NULL AS varchar), i.size,

@@ -5,7 +5,9 @@
 -- state (AWS's documented limit). An object counts as locked when it has a retention mode, or a
 -- legal hold that is ON; a retention date already past is reported too, since it no longer
 -- protects the object. Delete markers cannot be locked and are left out. The prefix is matched
--- literally with starts_with (no LIKE wildcards).
+-- literally with starts_with (no LIKE wildcards). A report without ObjectLockMode or
+-- ObjectLockLegalHoldStatus shows them as 'UNKNOWN' and its objects are listed, since nothing says
+-- they are locked; one without ObjectLockRetainUntilDate shows a NULL date next to a mode.
 --
 -- @tags inventory-report, compliance
 -- @param prefix prefix: the prefix whose objects must be under Object Lock (e.g. finance/)

@@ -108,8 +108,24 @@ HAND_INVENTORY = [
 ]
 
 
-def write_tables(root: Path, journal: list[dict], inventory: list[dict]) -> Path:
-    for name, rows, sch in (("journal", journal, schema.JOURNAL), ("inventory", inventory, schema.INVENTORY)):
+# The hand data set's annotation table: the latest annotations of two stored versions (the journal
+# above predates annotations, as a table backfilled at enabling time would).
+HAND_ANNOTATION = [
+    dict(bucket="vers-bucket", object_key="logs/b.log", object_version_id="v2", object_join_key="jk-v2",
+         name="retention", sequence_number="A0001", last_modified_date=T(2025, 11, 20, 8, 5), size=2,
+         e_tag="3c2b5e8d0c5e4f6d9b8b2f0c1a7e6d51", replication_status=None, text_value="7y"),
+    dict(bucket="plain-bucket", object_key="old/keep.dat", object_version_id=None, object_join_key="jk-keep",
+         name="classification", sequence_number="A0002", last_modified_date=T(2023, 6, 1), size=12,
+         e_tag="0e0f5f0c4d3b2a1908f7e6d5c4b3a291", replication_status=None, text_value="confidential"),
+]
+
+
+def write_tables(root: Path, journal: list[dict], inventory: list[dict], annotation: list[dict] | None = None) -> Path:
+    """Parquet files in the exact AWS schema; missing keys are NULL. The annotation table only when given."""
+    tables = [("journal", journal, schema.JOURNAL), ("inventory", inventory, schema.INVENTORY)]
+    if annotation is not None:
+        tables.append(("annotation", annotation, schema.ANNOTATION))
+    for name, rows, sch in tables:
         (root / name).mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pylist([{k: r.get(k) for k in sch.names} for r in rows], schema=sch)
         pq.write_table(table, root / name / "part-00000.parquet", compression="zstd")
@@ -118,7 +134,7 @@ def write_tables(root: Path, journal: list[dict], inventory: list[dict]) -> Path
 
 @pytest.fixture(scope="session")
 def hand_data(tmp_path_factory) -> Path:
-    return write_tables(tmp_path_factory.mktemp("hand"), HAND_JOURNAL, HAND_INVENTORY)
+    return write_tables(tmp_path_factory.mktemp("hand"), HAND_JOURNAL, HAND_INVENTORY, HAND_ANNOTATION)
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +146,65 @@ def small_data() -> Path:
 @pytest.fixture(scope="session")
 def small_manifest(small_data) -> dict:
     return json.loads((small_data / "manifest.json").read_text(encoding="utf-8"))
+
+
+# --- the user's home: hostile, so that no test reads the real user's configuration ----------------------
+
+# A default profile (and a "prod" one) that point somewhere else entirely. A test that names another config
+# file or profile and still sees b_other, b_wrong_prod, athena or this data folder has found a leak; a test
+# that names nothing gets this profile, as a user would.
+HOSTILE_CONFIG = """
+[profiles.default]
+engine = "athena"
+namespace = "b_other"
+data = "/nonexistent/s3meta-hostile-data"
+
+[profiles.prod]
+engine = "athena"
+namespace = "b_wrong_prod"
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_home(tmp_path_factory) -> Path:
+    """The whole session runs with HOME and XDG_CONFIG_HOME in a temp folder holding a hostile default
+    config, and without the developer's own settings in S3META_* variables.
+
+    Session-wide, so that module fixtures (which run before any function fixture) see it too; tests
+    add their own settings with monkeypatch on top.
+    """
+    home = tmp_path_factory.mktemp("home")
+    config = home / ".config" / "s3meta" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(HOSTILE_CONFIG, encoding="utf-8")
+    patch = pytest.MonkeyPatch()
+    if os.environ.get("S3META_LIVE_BUCKET"):
+        # The live-AWS test runs with the developer's own AWS configuration, wherever HOME points.
+        real = Path.home() / ".aws"
+        patch.setenv("AWS_CONFIG_FILE", os.environ.get("AWS_CONFIG_FILE", str(real / "config")))
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE",
+                     os.environ.get("AWS_SHARED_CREDENTIALS_FILE", str(real / "credentials")))
+    patch.setenv("HOME", str(home))
+    patch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    from analytics import settings
+    for name in [s.env for s in settings.SETTINGS.values()] + ["S3META_CONFIG", "S3META_PROFILE"]:
+        patch.delenv(name, raising=False)
+    yield home
+    patch.undo()
+
+
+@pytest.fixture
+def hostile_config(user_home) -> Path:
+    """The hostile ~/.config/s3meta/config.toml every test runs with."""
+    return user_home / ".config" / "s3meta" / "config.toml"
+
+
+@pytest.fixture
+def empty_config(tmp_path) -> Path:
+    """A config file with no profile: `--config` it to run with the built-in defaults only."""
+    path = tmp_path / "empty.toml"
+    path.write_text("", encoding="utf-8")
+    return path
 
 
 @pytest.fixture

@@ -169,6 +169,33 @@ def test_several_buckets_are_one_union_not_results_pasted_together(aws):
     assert result.rows() == [{"encryption_status": "SSE-S3", "number_of_keys": 3, "total_capacity_in_bytes": 300}]
 
 
+def test_several_buckets_rewrite_the_annotation_table_but_not_the_journals_annotation_column():
+    sql = ("SELECT j.key, j.annotation.name, annotation.size, a.text_value FROM journal AS j "
+           "JOIN annotation AS a ON a.object_key = j.key AND a.object_join_key = j.object_join_key "
+           "WHERE annotation.name IS NOT NULL")
+    engine = AthenaEngine(buckets=["acme-prod-data", "acme.media.assets"])
+    rendered = engine.render(sql)
+    union = ('(SELECT * FROM "s3tablescatalog/aws-s3"."b_acme-prod-data"."annotation" UNION ALL '
+             'SELECT * FROM "s3tablescatalog/aws-s3"."b_acme_media_assets"."annotation") AS a')
+    assert union in rendered.sql and rendered.sql.count("UNION ALL") == 2
+    # The struct column keeps its name: `annotation.name` is a field of the journal's column.
+    assert "j.annotation.name" in rendered.sql and "WHERE NOT annotation.name IS NULL" in rendered.sql
+    single = AthenaEngine(buckets=["acme-prod-data"]).render(sql)
+    assert single.sql == sql and single.context == {"Catalog": "s3tablescatalog/aws-s3", "Database": "b_acme-prod-data"}
+
+
+@pytest.mark.parametrize("statement", ["DROP TABLE annotation", "INSERT INTO annotation SELECT * FROM annotation",
+                                       "DELETE FROM annotation", "UPDATE annotation SET text_value = 'x'",
+                                       "SELECT * FROM annotation; DROP TABLE annotation"])
+def test_ad_hoc_sql_on_the_annotation_table_is_read_only_for_athena(statement):
+    engine = AthenaEngine(buckets=["acme-prod-data"])
+    from analytics.errors import SQLRefused
+    with pytest.raises(SQLRefused, match="^refused"):
+        engine.check_read_only(statement)
+    assert engine.check_read_only("SELECT annotation.name, text_value FROM journal, annotation") \
+        == "SELECT annotation.name, text_value FROM journal, annotation"
+
+
 def test_polling_goes_through_queued_and_running_with_progress(aws):
     transitions(aws, "manual", times=3)
     can(aws, [("n", "bigint")], [["1"]])
@@ -330,7 +357,7 @@ def test_multi_bucket_union_gives_the_same_rows_as_one_table_of_all_buckets(name
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("ATTACH ':memory:' AS \"s3tablescatalog/aws-s3\"")
-    for table in ("journal", "inventory"):
+    for table in ("journal", "inventory", "annotation"):
         con.read_parquet(sorted(str(p) for p in (small_data / table).glob("*.parquet"))).create_view(table)
         for bucket in buckets:
             schema = f'"s3tablescatalog/aws-s3"."{namespace_for(bucket)}"'

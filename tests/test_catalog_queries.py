@@ -190,7 +190,8 @@ def rows(result, *columns):
 # --- every query file: parses as Athena SQL and runs on DuckDB -------------------------------------
 
 QUERY_FILES = sorted((ROOT / "queries").glob("*.sql"))
-REQUIRED_VALUES = {"key": "docs/a.txt", "requester": A, "ip": "192.0.2.10", "extension": "txt", "tag": "env"}
+REQUIRED_VALUES = {"key": "docs/a.txt", "requester": A, "ip": "192.0.2.10", "extension": "txt", "tag": "env",
+                   "annotation_name": "classification"}
 NEW_QUERIES = {
     "objects_by_extension", "kms_keys_in_use", "objects_not_using_kms", "unencrypted_objects",
     "lifecycle_deletes", "objects_by_tag", "storage_class_summary", "current_state", "key_version_history",
@@ -217,7 +218,7 @@ def test_every_query_parses_as_athena_and_runs_with_only_required_parameters(pat
     assert tree is not None
     ctes = {cte.alias for cte in tree.find_all(sqlglot.exp.CTE)}
     tables = {t.name for t in tree.find_all(sqlglot.exp.Table)} - ctes
-    assert tables and tables <= {"journal", "inventory"}, tables
+    assert tables and tables <= {"journal", "inventory", "annotation"}, tables
     required = {p.name: REQUIRED_VALUES[p.name] for p in query.params if p.required}
     result = hand.run(query.name, **required)
     assert result.columns

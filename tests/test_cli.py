@@ -33,9 +33,10 @@ def test_list_and_show():
     assert proc.returncode == 0 and "Parameters:" in proc.stdout and "since (timestamp, default 24h)" in proc.stdout
 
 
-def test_show_render_prints_the_statement_and_bound_values():
-    proc = cli("show", "recent_deletes", "--render", "-p", "since=2025-11-20", "-p", "until=2025-11-21",
-               "-p", "bucket=my.bucket")
+def test_show_render_prints_the_statement_and_bound_values(empty_config):
+    # An empty config: the (hostile) default profile of the test home says athena.
+    proc = cli("--config", str(empty_config), "show", "recent_deletes", "--render", "-p", "since=2025-11-20",
+               "-p", "until=2025-11-21", "-p", "bucket=my.bucket")
     assert proc.returncode == 0, proc.stderr
     assert "record_timestamp >= $since" in proc.stdout
     bound = json.loads(proc.stdout.split("-- parameters (duckdb): ")[1])
@@ -92,7 +93,7 @@ def test_parquet_output_keeps_types(hand_data, tmp_path):
 
 def test_default_format_off_a_terminal_is_csv(hand_data):
     proc = cli("query", "source_ip_activity", "--data", str(hand_data), *W)
-    assert proc.stdout.splitlines()[0] == "source_ip_address,record_count"
+    assert proc.stdout.splitlines()[0] == "source_ip_address,record_count,annotation_events"
 
 
 def test_sql_from_file_and_stdin(hand_data, tmp_path):
@@ -131,9 +132,10 @@ def test_bad_input_exits_2_with_one_line(hand_data, args, code, fragment):
     one_line_error(cli(*args, "--data", str(hand_data)), code, fragment)
 
 
-def test_missing_data_exits_2(tmp_path):
+def test_missing_data_exits_2(tmp_path, empty_config):
     one_line_error(cli("query", "recent_deletes", "--data", str(tmp_path / "nope")), 2, "data folder not found")
-    one_line_error(cli("query", "recent_deletes"), 2, "no journal data")
+    # No profile, so no data folder from anywhere.
+    one_line_error(cli("--config", str(empty_config), "query", "recent_deletes"), 2, "no journal data")
 
 
 def test_schema_mismatch_exits_2(hand_data, tmp_path):

@@ -128,6 +128,57 @@ def test_mass_delete_by_ip_when_requesters_differ():
     assert [(f.evidence["actor_type"], f.evidence["source_ip"]) for f in found] == [("ip", "203.0.113.7")]
 
 
+def test_a_burst_before_since_in_the_hour_that_straddles_it_is_not_in_the_window():
+    # The run at 11:05 (window from 09:05): the burst 09:00:30 to 09:03:30 is in hour 09, before since.
+    since, hour = SINCE + 9 * H + timedelta(minutes=5), SINCE + 9 * H
+    stamps = {"first_seen": hour + timedelta(seconds=30), "last_seen": hour + timedelta(minutes=3, seconds=30)}
+    actor = {"requester": "999988887777", "ip": "203.0.113.66", "delete_ip": "203.0.113.66"}
+    burst = [dict(row(grain, hour, 300, **actor), **stamps) for grain in ("requester", "ip", "pair")]
+    later = [dict(row(grain, hour, 4, **actor), first_seen=since + H / 6, last_seen=since + H / 4)
+             for grain in ("requester", "ip", "pair")]  # a few deletes after since, in the same hour
+    rows = background("requester") + [row("pair", BASELINE, 10)]
+    for r in burst:
+        r["in_window"] = False
+    for r in later:
+        r["in_window"] = True
+    data = Inputs(since=since, until=since + 2 * H, baseline_since=BASELINE, activity=rows + burst + later)
+    assert detect("mass_delete", data) == [] and detect("delete_spike", data) == []
+    # With the burst inside the window it is one finding, by account, which explains the address.
+    for r in burst:
+        r["in_window"] = True
+    data = Inputs(since=hour, until=since + 2 * H, baseline_since=BASELINE, activity=rows + burst + later)
+    (f,) = detect("mass_delete", data)
+    assert (f.evidence["actor_type"], f.evidence["count"], f.first_seen, f.last_seen) == \
+        ("requester", 304, stamps["first_seen"], since + H / 4)
+
+
+def test_while_learning_novelty_cannot_page_and_absolute_rules_still_do():
+    # The journal was enabled an hour before the window: everything is "new", nothing is known.
+    rows = [row("requester", SINCE + 5 * H, 300, requester="999988887777"),
+            row("pair", SINCE + 5 * H, 300, requester="999988887777", ip="203.0.113.66"),
+            row("pair", SINCE - H, 5, requester="111122223333", ip="192.0.2.10"),
+            row("prefix", SINCE + 5 * H, 300), row("prefix", SINCE - H, 5)]
+    configured = {"bucket": "b", "prefix": "kms/", "require": ["SSE-KMS"]}
+    inferred = {**configured, "prefix": "auto/", "inferred": True, "baseline_uploads": 12}
+    evidence = {"malware": [(None, [scan("x.exe", "THREATS_FOUND")])],
+                "encryption_rule": [(configured, [upload("kms/a", "SSE-S3")]), (inferred, [upload("auto/b", None)])]}
+    data = Inputs(since=SINCE, until=UNTIL, baseline_since=BASELINE, activity=rows, evidence=evidence,
+                  min_baseline=timedelta(hours=24))
+    assert data.learning and data.baseline_hours == 1
+    found = {(f.detector, f.evidence.get("prefix")): f for f in run_all(data, {})}
+    assert found[("malware", None)].severity == "critical"
+    assert found[("encryption_rule", "kms/")].severity == "high"
+    assert found[("encryption_rule", "auto/")].severity == "info"  # a rule inferred from one hour
+    mass = found[("mass_delete", None)]
+    assert (mass.severity, mass.evidence["new_actor"], mass.evidence["learning"]) == \
+        ("info", False, "high once the baseline covers 24 h (it covers 1 h)")
+    assert "never seen" not in mass.title and found[("delete_spike", "data/")].severity == "info"
+    assert not [f for f in found.values() if f.detector in ("new_requester", "new_source_ip")]
+    # With a day of baseline, the same burst is the critical it is.
+    data.min_baseline = timedelta(0)
+    assert [f.severity for f in run_all(data, {}) if f.detector == "mass_delete"] == ["critical"]
+
+
 def test_permanent_deletes_feed_the_unattributed_detector_only():
     rows = background("prefix", actor_class="unattributed") + \
         [row("prefix", SINCE + 1 * H, 400, kind="DELETE", actor_class="unattributed"),
@@ -290,10 +341,14 @@ def test_every_planted_incident_is_found(incidents, config):
             malware[0].evidence["source_ip"]) == (mu["bucket"], mu["key"], mu["requester"], mu["ip"])
 
     assert any(f.detector == "new_requester" and f.evidence["requester"] == m["mass_delete"]["actor"] for f in found)
+    tampering = [f for f in found if f.detector == "annotation_tampering"]
+    at = m["annotation_tampering"]
+    assert [(f.severity, f.bucket, f.evidence["requester"], f.evidence["source_ip"], f.evidence["count"])
+            for f in tampering] == [("critical", at["bucket"], at["actor"], at["ip"], at["count"])]
     # Nothing else is high or critical: the planted incidents explain every alarm.
     loud = {(f.detector, f.evidence.get("prefix")) for f in found if severity_rank(f.severity) >= 3}
     assert loud <= {("mass_delete", None), ("delete_spike", "finance/"), ("encryption_rule", "ssekms-only/"),
-                    ("malware", None)}
+                    ("malware", None), ("annotation_tampering", None)}
 
 
 @pytest.mark.parametrize("seed,config", [(1, KMS_RULE), (2, {}), (3, {})])
@@ -305,5 +360,35 @@ def test_no_high_or_critical_finding_on_data_without_incidents(tmp_path, seed, c
 
 def test_the_manifest_lists_the_incidents_the_test_checks(incidents):
     _, manifest = incidents
-    assert set(manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload"}
+    assert set(manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload",
+                                          "annotation_tampering"}
     json.dumps(manifest)
+
+
+# --- freshness ---------------------------------------------------------------------------------------
+
+def test_a_bucket_whose_journal_went_silent_is_a_high_finding_once():
+    # busy: records every hour of the baseline and of the window's first 18 hours, then nothing.
+    busy = [row("prefix", BASELINE + i * H, 3, bucket="busy") for i in range(7 * 24 + 19)]
+    # office: records from 08:00 to 18:00 only, so its baseline is quiet for 14 hours every night.
+    office = [row("prefix", BASELINE + i * H, 3, bucket="office") for i in range(7 * 24 + 19) if 8 <= i % 24 < 18]
+    # fresh: no baseline at all, and quiet since the window's second hour.
+    fresh = [row("prefix", SINCE + H, 3, bucket="fresh")]
+    data = inputs(busy + office + fresh)
+    (f,) = detect("freshness", data)
+    assert (f.bucket, f.severity, f.evidence["last_record"]) == ("busy", "high", SINCE + 18.5 * H)
+    assert f.title.startswith("Journal silent since 2025-11-20 18:30:00 UTC: no records for 5.5 h")
+    assert "(the baseline was never quiet for more than 0.5 h)" in f.title
+    assert "aws s3api get-bucket-metadata-configuration --bucket busy" in f.runbook
+    # A later run during the same outage finds the same silence: same fingerprint, so one page.
+    later = Inputs(since=SINCE + 2 * H, until=UNTIL + 3 * H, baseline_since=BASELINE + 2 * H, activity=data.activity)
+    assert [g.fingerprint for g in detect("freshness", later)] == [f.fingerprint]
+    # Silent for less than silent_hours (or than the bucket's usual quiet) is not a finding.
+    assert detect("freshness", data, silent_hours=6) == []
+    quiet_once = [r for r in busy if not SINCE - 30 * H <= r["first_seen"] < SINCE - 24 * H]  # 6.5 h in the baseline
+    assert detect("freshness", inputs(quiet_once)) == []
+    # The bar is the baseline's: while the report is learning, the finding cannot page.
+    learning = Inputs(since=SINCE, until=UNTIL, baseline_since=BASELINE, activity=data.activity,
+                      min_baseline=timedelta(days=8))
+    (held,) = [g for g in run_all(learning, {}) if g.detector == "freshness"]
+    assert held.severity == "info" and held.evidence["learning"].startswith("high once the baseline covers 192 h")

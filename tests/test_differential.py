@@ -63,10 +63,17 @@ def test_recent_deletes_and_user_deletes(generated, since, until, bucket):
 @pytest.mark.parametrize("since,until", WINDOWS)
 def test_source_ip_activity(generated, since, until):
     session, journal, _ = generated
-    counts = Counter(r["source_ip_address"] for r in journal if in_window(r, since, until))
-    expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] is not None, kv[0] or ""))
+    counts, annotations = Counter(), Counter()
+    for r in journal:
+        if in_window(r, since, until):
+            about_object = r["record_type"] in ("CREATE", "UPDATE_METADATA", "DELETE")
+            counts[r["source_ip_address"]] += about_object
+            annotations[r["source_ip_address"]] += not about_object
+    expected = sorted(((ip, counts[ip], annotations[ip]) for ip in counts),
+                      key=lambda t: (-t[1], t[0] is not None, t[0] or ""))
     got = session.run("source_ip_activity", since=since, until=until).rows()
-    assert project(got, ["source_ip_address", "record_count"]) == expected
+    assert project(got, ["source_ip_address", "record_count", "annotation_events"]) == expected
+    assert sum(annotations.values()) > 0
 
 
 @pytest.mark.parametrize("since,until", WINDOWS)

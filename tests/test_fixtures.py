@@ -18,6 +18,8 @@ SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "small"
 SMALL_PARAMS = dict(rows=3000, seed=7, days=14, end=END, incidents=True)
 LIFECYCLE = schema.LIFECYCLE_PRINCIPAL
 INV_COLS = schema.INVENTORY.names
+OBJECT_TYPES = set(schema.OBJECT_RECORD_TYPES)
+ANNOTATION_TYPES = set(schema.ANNOTATION_RECORD_TYPES)
 
 
 def _read(out: Path, manifest: dict, table: str) -> pa.Table:
@@ -30,8 +32,13 @@ class Data:
         self.out, self.manifest = out, manifest
         self.journal = _read(out, manifest, "journal")
         self.inventory = _read(out, manifest, "inventory")
-        self.j = self.journal.to_pylist()
+        self.annotation = _read(out, manifest, "annotation")
+        self.all_j = self.journal.to_pylist()
+        # The object records: what the checks of the 2025 layout are about (annotation rows have their own).
+        self.j = [r for r in self.all_j if r["record_type"] in OBJECT_TYPES]
+        self.a = [r for r in self.all_j if r["record_type"] in ANNOTATION_TYPES]
         self.inv = self.inventory.to_pylist()
+        self.ann = self.annotation.to_pylist()
         self.start = datetime.fromisoformat(manifest["start"])
         self.end = datetime.fromisoformat(manifest["end"])
 
@@ -76,9 +83,12 @@ def test_schemas_match_exactly(data):
         assert pq.read_schema(data.out / rel).equals(schema.JOURNAL, check_metadata=False)
     for rel in data.manifest["files"]["inventory"]:
         assert pq.read_schema(data.out / rel).equals(schema.INVENTORY, check_metadata=False)
+    for rel in data.manifest["files"]["annotation"]:
+        assert pq.read_schema(data.out / rel).equals(schema.ANNOTATION, check_metadata=False)
     assert data.journal.schema.names == schema.JOURNAL.names
     assert [f.nullable for f in data.journal.schema] == [f.nullable for f in schema.JOURNAL]
     assert [f.nullable for f in data.inventory.schema] == [f.nullable for f in schema.INVENTORY]
+    assert [f.nullable for f in data.annotation.schema] == [f.nullable for f in schema.ANNOTATION]
 
 
 def test_parquet_is_zstd_with_bounded_row_groups(data):
@@ -93,16 +103,19 @@ def test_row_count_within_5_percent(tmp_path, rows):
     assert abs(m["rows"] - rows) <= 0.05 * rows
     assert pq.read_table(tmp_path / "journal").num_rows == m["rows"]
     assert pq.read_table(tmp_path / "inventory").num_rows == m["inventory_rows"]
+    assert pq.read_table(tmp_path / "annotation").num_rows == m["annotation_table_rows"]
 
 
 def test_manifest_shape(data):
     m = data.manifest
-    assert m["generator"] == "s3meta" and m["format_version"] == 1 and m["seed"] == 11 and m["days"] == 14
+    assert m["generator"] == "s3meta" and m["format_version"] == 2 and m["seed"] == 11 and m["days"] == 14
     assert m["end"] == "2025-11-30T00:00:00" and m["start"] == "2025-11-16T00:00:00"
     assert m["rows"] == data.journal.num_rows and m["inventory_rows"] == data.inventory.num_rows
+    assert m["annotation_events"] == len(data.a) and m["annotation_table_rows"] == data.annotation.num_rows
+    assert m["annotation_share"] == 0.08 and m["annotation_rows"] == "full"
     assert {b["name"]: b["versioned"] for b in m["buckets"]} == {
         "acme-prod-data": True, "acme-logs": False, "acme.media.assets": True}
-    assert set(m["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload"}
+    assert set(m["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload", "annotation_tampering"}
     text = (data.out / "manifest.json").read_text(encoding="utf-8")
     assert text == json.dumps(m, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -111,7 +124,7 @@ def test_deterministic_bytes(tmp_path):
     a = fixtures.generate(tmp_path / "a", rows=2500, seed=5, days=10, end=END)
     b = fixtures.generate(tmp_path / "b", rows=2500, seed=5, days=10, end=END)
     assert a == b
-    for rel in a["files"]["journal"] + a["files"]["inventory"] + ["manifest.json"]:
+    for rel in a["files"]["journal"] + a["files"]["inventory"] + a["files"]["annotation"] + ["manifest.json"]:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     c = fixtures.generate(tmp_path / "c", rows=2500, seed=6, days=10, end=END)
     assert (tmp_path / "c" / c["files"]["journal"][0]).read_bytes() != (
@@ -136,11 +149,14 @@ def test_stale_parts_removed_and_no_temp_files_left(tmp_path):
     (tmp_path / "journal" / "part-00007.parquet").write_bytes(b"stale")
     (tmp_path / "inventory").mkdir()
     (tmp_path / "inventory" / "part-00003.parquet").write_bytes(b"stale")
+    (tmp_path / "annotation").mkdir()
+    (tmp_path / "annotation" / "part-00001.parquet").write_bytes(b"stale")
     m = fixtures.generate(tmp_path, rows=500, end=END)
-    assert sorted(p.name for p in (tmp_path / "journal").iterdir()) == ["part-00000.parquet"]
-    assert sorted(p.name for p in (tmp_path / "inventory").iterdir()) == ["part-00000.parquet"]
-    assert m["files"] == {"journal": ["journal/part-00000.parquet"], "inventory": ["inventory/part-00000.parquet"]}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory", "journal", "manifest.json"]
+    for table in ("journal", "inventory", "annotation"):
+        assert sorted(p.name for p in (tmp_path / table).iterdir()) == ["part-00000.parquet"], table
+    assert m["files"] == {"journal": ["journal/part-00000.parquet"], "inventory": ["inventory/part-00000.parquet"],
+                          "annotation": ["annotation/part-00000.parquet"]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotation", "inventory", "journal", "manifest.json"]
 
 
 def test_end_defaults_to_current_hour_and_aware_end_is_converted(tmp_path):
@@ -157,9 +173,9 @@ def test_end_defaults_to_current_hour_and_aware_end_is_converted(tmp_path):
 # ---- per-row AWS rules ---------------------------------------------------------------------------------
 
 def test_journal_sorted_and_inside_window(data):
-    keys = [(r["record_timestamp"], r["bucket"], r["key"], r["sequence_number"]) for r in data.j]
+    keys = [(r["record_timestamp"], r["bucket"], r["key"], r["sequence_number"]) for r in data.all_j]
     assert keys == sorted(keys)
-    assert data.start <= data.j[0]["record_timestamp"] and data.j[-1]["record_timestamp"] < data.end
+    assert data.start <= data.all_j[0]["record_timestamp"] and data.all_j[-1]["record_timestamp"] < data.end
 
 
 def test_inventory_sorted_and_unique(data):
@@ -251,7 +267,7 @@ def test_ssekms_only_prefix_is_kms_apart_from_the_incident(data, benign):
 
 def test_sequence_numbers_increase_per_key(data):
     last = {}
-    for r in data.j:
+    for r in data.all_j:  # annotation rows share each key's sequence (the harder case for queries)
         ident = (r["bucket"], r["key"])
         assert len(r["sequence_number"]) >= 40 and r["sequence_number"] == r["sequence_number"].upper()
         if ident in last:
@@ -261,8 +277,11 @@ def test_sequence_numbers_increase_per_key(data):
 
 def test_record_type_mix(data):
     n = len(data.j)
-    share = {t: sum(r["record_type"] == t for r in data.j) / n for t in schema.RECORD_TYPES}
+    share = {t: sum(r["record_type"] == t for r in data.j) / n for t in schema.OBJECT_RECORD_TYPES}
     assert 0.45 < share["CREATE"] < 0.68 and 0.15 < share["UPDATE_METADATA"] < 0.35 and 0.1 < share["DELETE"] < 0.3
+    # Annotation events make up the configured share of all rows (8%, the planted incident on top).
+    assert 0.07 < len(data.a) / len(data.all_j) < 0.1
+    assert {r["record_type"] for r in data.a} == ANNOTATION_TYPES
 
 
 def test_office_hours_rhythm(data):
@@ -414,7 +433,7 @@ def test_committed_small_set_matches_generator(small, tmp_path):
 
 def test_committed_small_set_coverage(small):
     j, inv = small.j, small.inv
-    assert small.manifest["rows"] == len(j) and abs(len(j) - 3000) <= 150
+    assert small.manifest["rows"] == len(small.all_j) and abs(len(small.all_j) - 3000) <= 150
     for bucket, versioned in (("acme-prod-data", True), ("acme-logs", False), ("acme.media.assets", True)):
         rows = [r for r in j if r["bucket"] == bucket]
         assert any(_is_permanent(r) for r in rows), bucket
@@ -430,6 +449,220 @@ def test_committed_small_set_coverage(small):
     assert any(r["is_multipart"] for r in j) and any(r["size"] and r["size"] > 2**30 for r in j)
     assert any(r["is_delete_marker"] for r in inv)
     assert any(r["last_modified_date"] < small.start for r in inv)
-    assert set(small.manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload"}
+    assert set(small.manifest["incidents"]) == {"mass_delete", "unencrypted_kms_only", "malware_upload",
+                                                "annotation_tampering"}
+    assert small.a and small.ann
+    # 250 kB before the 2026 layout; its object_join_key (32 random hex digits a row) adds about 35 kB.
     for rel in small.manifest["files"]["journal"] + small.manifest["files"]["inventory"]:
-        assert (SMALL / rel).stat().st_size < 250_000
+        assert (SMALL / rel).stat().st_size < 290_000
+
+
+# ---- annotations (the June 2026 layout) ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sparse(tmp_path_factory) -> Data:
+    out = tmp_path_factory.mktemp("sparse")
+    return Data(out, fixtures.generate(out, rows=6000, seed=11, days=14, end=END, annotation_rows="sparse"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Data:
+    """Too few compliance annotations for the incident: it gives some versions one first."""
+    out = tmp_path_factory.mktemp("tiny")
+    return Data(out, fixtures.generate(out, rows=300, seed=1, days=7, end=END))
+
+
+def _by_key(rows):
+    return sorted(rows, key=lambda r: (r["bucket"], r["key"], r["sequence_number"]))
+
+
+def _md5(text):
+    import hashlib
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize("which", ["data", "sparse", "small", "tiny"])
+def test_annotation_table_is_replay_of_journal(which, request):
+    """The annotation table equals replaying the journal's annotation rows, in plain Python.
+
+    Per (bucket, key, version, name), the latest CREATE_ANNOTATION sets the revision, an
+    UPDATE_ANNOTATION_METADATA its replication status, a DELETE_ANNOTATION removes it; annotations of
+    versions that no longer exist (deleted for good, or an unversioned key overwritten) are gone.
+    Annotations the journal never saw written are the table's backfill: older than the journal.
+    """
+    d = request.getfixturevalue(which)
+    state, touched = {}, set()
+    for r in _by_key(d.a):
+        a = r["annotation"]
+        ident = (r["bucket"], r["key"], r["version_id"], a["name"])
+        touched.add(ident)
+        if r["record_type"] == "DELETE_ANNOTATION":
+            state.pop(ident, None)  # a backfilled annotation (never written in the journal) may be deleted
+        elif r["record_type"] == "CREATE_ANNOTATION":
+            state[ident] = {"object_join_key": r["object_join_key"], "sequence_number": a["sequence_number"],
+                            "last_modified_date": a["last_modified_date"], "size": a["size"], "e_tag": a["e_tag"],
+                            "checksum_algorithm": a["checksum_algorithm"],
+                            "replication_status": a["replication_status"]}
+        else:
+            assert ident in state  # an update follows the write it is about
+            assert state[ident]["sequence_number"] == a["sequence_number"]  # the revision it updates
+            state[ident]["replication_status"] = a["replication_status"]
+    stored = {(r["bucket"], r["key"], r["version_id"], r["object_join_key"])
+              for r in d.inv if not r["is_delete_marker"]}
+    expected = {k: v for k, v in state.items() if (*k[:3], v["object_join_key"]) in stored}
+    table = {(r["bucket"], r["object_key"], r["object_version_id"], r["name"]): r for r in d.ann}
+    assert len(table) == len(d.ann)  # one row per bucket, key, version and name
+    replayed = {k: {c: table[k][c] for c in expected[k]} for k in expected if k in table}
+    assert replayed == expected and set(expected) <= set(table)
+    backfilled = [r for k, r in table.items() if k not in touched]
+    assert (backfilled or which == "tiny") and all(r["last_modified_date"] < d.start for r in backfilled)
+    assert {k for k in table if k in touched} == set(expected)
+    for r in d.ann:
+        assert (r["bucket"], r["object_key"], r["object_version_id"], r["object_join_key"]) in stored
+        assert r["size"] == len(r["text_value"].encode("utf-8")) and r["e_tag"] == _md5(r["text_value"])
+        assert r["name"] in fixtures.ANNOTATION_NAMES
+
+
+@pytest.mark.parametrize("which", ["data", "small"])
+def test_object_join_key_is_consistent_across_the_three_tables(which, request):
+    d = request.getfixturevalue(which)
+    current, creates = {}, []
+    for r in _by_key(d.all_j):
+        version = (r["bucket"], r["key"], r["version_id"])
+        if r["record_type"] == "CREATE" or (r["record_type"] == "DELETE" and r["is_delete_marker"]):
+            assert r["object_join_key"] is not None and r["object_join_key"] != current.get(version)
+            current[version] = r["object_join_key"]  # a new version, or a re-written null version
+            creates.append(r["object_join_key"])
+        elif r["record_type"] == "DELETE":
+            assert r["object_join_key"] is None  # a permanent delete: the NULL rule
+            current.pop(version, None)
+        elif version in current:
+            assert r["object_join_key"] == current[version], r
+    assert len(set(creates)) == len(creates)
+    inventory = {(r["bucket"], r["key"], r["version_id"]): r["object_join_key"] for r in d.inv}
+    assert all(inventory[v] == key for v, key in current.items() if v in inventory)
+    assert len(set(inventory.values())) == len(inventory) and None not in inventory.values()
+    for r in d.ann:
+        assert inventory[(r["bucket"], r["object_key"], r["object_version_id"])] == r["object_join_key"]
+
+
+def test_annotation_rows(data, sparse):
+    assert all(r["annotation"] is None for r in data.j)
+    for d in (data, sparse):
+        assert {r["annotation"]["name"] for r in d.a} >= {"pii-classification", "retention", "ml-labels"}
+        for r in d.a:
+            a = r["annotation"]
+            assert r["version_id"] is not None or r["bucket"] == "acme-logs"
+            assert r["object_join_key"] is not None and len(r["request_id"]) == 16
+            assert a["name"] in fixtures.ANNOTATION_NAMES and len(a["sequence_number"]) == 40
+            if r["record_type"] == "DELETE_ANNOTATION":  # names the revision, nothing else
+                assert [k for k, v in a.items() if v is not None] == ["name", "sequence_number"]
+            else:
+                assert a["size"] > 0 and len(a["e_tag"]) == 32 and a["last_modified_date"] <= r["record_timestamp"]
+            if r["record_type"] == "UPDATE_ANNOTATION_METADATA":  # S3 replicating the annotation
+                assert r["requester"] == LIFECYCLE and r["source_ip_address"] is None
+                assert a["replication_status"] in ("COMPLETED", "FAILED") and r["bucket"] == "acme-prod-data"
+            elif r["requester"] != fixtures.TAMPER_ACTOR:
+                writer = fixtures.ANNOTATION_WRITER if a["name"] in (
+                    "pii-classification", "retention", "legal-hold", "classification") else fixtures.LABEL_PIPELINE
+                assert r["requester"] == writer and r["source_ip_address"].startswith("10.0.")
+            if r["record_type"] == "CREATE_ANNOTATION":
+                assert a["replication_status"] == ("PENDING" if r["bucket"] == "acme-prod-data" else None)
+    # Full rows carry the version's state, as UPDATE_METADATA rows do; sparse rows none of it.
+    object_columns = ("is_delete_marker", "size", "last_modified_date", "e_tag", "storage_class", "is_multipart",
+                      "encryption_status", "is_bucket_key_enabled", "checksum_algorithm", "object_tags",
+                      "user_metadata")
+    state = {}
+    for r in _by_key(data.all_j):
+        version = (r["bucket"], r["key"], r["object_join_key"])
+        if r["record_type"] in ("CREATE", "UPDATE_METADATA"):
+            state[version] = {c: r[c] for c in object_columns}
+        elif r["record_type"] in ANNOTATION_TYPES and version in state:
+            assert {c: r[c] for c in object_columns} == state[version]
+    assert all(r["is_delete_marker"] is False for r in data.a)
+    assert all(r[c] is None for r in sparse.a for c in object_columns + ("kms_key_arn",))
+    # Payloads: JSON and plain text, hostile text among them.
+    texts = {r["text_value"] for r in data.ann + sparse.ann}
+    assert any(t.startswith("{") for t in texts) and any(not t.startswith("{") for t in texts)
+
+
+def test_annotation_share_is_configurable(tmp_path):
+    none = fixtures.generate(tmp_path / "none", rows=2000, seed=3, days=7, end=END, annotation_share=0)
+    journal = pq.read_table(tmp_path / "none" / "journal")
+    assert none["annotation_events"] == 0 and none["annotation_table_rows"] == 0
+    assert set(journal.column("record_type").to_pylist()) == OBJECT_TYPES
+    assert journal.column("annotation").null_count == journal.num_rows
+    assert pq.read_table(tmp_path / "none" / "annotation").num_rows == 0
+    assert "annotation_tampering" not in none["incidents"]
+    many = fixtures.generate(tmp_path / "many", rows=4000, seed=3, days=7, end=END, annotation_share=0.25)
+    assert 0.23 < many["annotation_events"] / many["rows"] < 0.27 and abs(many["rows"] - 4000) <= 200
+    for bad in (-0.1, 0.9, "x", True):
+        with pytest.raises(BadInput, match="annotation_share"):
+            fixtures.generate(tmp_path / "bad", rows=200, annotation_share=bad)
+    with pytest.raises(BadInput, match="annotation_rows"):
+        fixtures.generate(tmp_path / "bad", rows=200, annotation_rows="partial")
+
+
+@pytest.mark.parametrize("which", ["data", "tiny"])
+def test_annotation_tampering_incident(which, request):
+    data = request.getfixturevalue(which)
+    inc = data.manifest["incidents"]["annotation_tampering"]
+    since, until = datetime.fromisoformat(inc["since"]), datetime.fromisoformat(inc["until"])
+    assert inc["count"] == len(inc["deleted"]) + len(inc["rewritten"]) == 12 and len(inc["rewritten"]) == 4
+    assert since >= data.start + (data.end - data.start) * 0.6 and until - since <= timedelta(minutes=10)
+    by_actor = [r for r in data.all_j if r["requester"] == inc["actor"] or r["source_ip_address"] == inc["ip"]]
+    assert len(by_actor) == inc["count"]
+    assert all(r["requester"] == inc["actor"] and r["source_ip_address"] == inc["ip"] for r in by_actor)
+    assert inc["actor"] not in fixtures.ACCOUNTS
+    done = {(r["key"], r["version_id"], r["annotation"]["name"]): r for r in by_actor}
+    table = {(r["object_key"], r["object_version_id"], r["name"]): r for r in data.ann}
+    for item in inc["deleted"]:
+        ident = (item["key"], item["version_id"], item["name"])
+        assert done[ident]["record_type"] == "DELETE_ANNOTATION" and ident not in table
+    for item in inc["rewritten"]:
+        ident = (item["key"], item["version_id"], item["name"])
+        assert done[ident]["record_type"] == "CREATE_ANNOTATION"
+        assert table[ident]["text_value"] == item["text"] != item["previous_text"]
+    for item in inc["deleted"] + inc["rewritten"]:
+        # Compliance annotations on protected prefixes, which existed (journal-written or backfilled) before.
+        assert item["name"] in ("pii-classification", "retention", "legal-hold")
+        assert item["key"].startswith(("finance/", "ssekms-only/")) and inc["bucket"] == "acme-prod-data"
+        earlier = [r for r in data.a if (r["key"], r["version_id"], r["annotation"]["name"]) ==
+                   (item["key"], item["version_id"], item["name"]) and r["record_timestamp"] < since]
+        if earlier:
+            assert earlier[-1]["record_type"] != "DELETE_ANNOTATION"
+            assert earlier[-1]["annotation"]["e_tag"] == _md5(item["previous_text"]) or \
+                earlier[-1]["record_type"] == "UPDATE_ANNOTATION_METADATA"
+
+
+def test_cli_generates_with_an_annotation_share(tmp_path):
+    from conftest import cli
+    proc = cli("fixtures", "generate", "--out", str(tmp_path / "d"), "--rows", "1500", "--days", "3",
+               "--end", "2025-11-30", "--annotation-share", "0.2", "--annotation-rows", "sparse")
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((tmp_path / "d" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["annotation_share"] == 0.2 and m["annotation_rows"] == "sparse"
+    assert f"({m['annotation_events']} annotation events)" in proc.stderr
+    assert 0.18 < m["annotation_events"] / 1500 < 0.22
+    proc = cli("fixtures", "generate", "--out", str(tmp_path / "e"), "--rows", "500", "--annotation-share", "0.7")
+    assert proc.returncode == 2 and proc.stderr.startswith("s3meta: error: annotation_share must be")
+
+
+@pytest.mark.parametrize("offset", [0, 1 << 50], ids=["packed", "lexsort"])  # 2^50: too wide to pack
+def test_latest_record_at_or_before(offset):
+    """The lookup behind a full annotation row's object columns, against a plain-Python answer."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    t0 = 1_700_000_000_000_000
+    group = rng.integers(0, 50, 400) + offset
+    t = t0 + rng.integers(0, 10_000, 400) * 1000
+    q_group = rng.integers(0, 60, 300) + offset
+    q_t = t0 + rng.integers(0, 10_000, 300) * 1000
+    got = fixtures._latest_at_or_before(group, t, q_group, q_t, t0)
+    for i, (qg, qt) in enumerate(zip(q_group, q_t, strict=True)):
+        rows = [j for j in range(len(group)) if group[j] == qg and t[j] <= qt]
+        if not rows:
+            assert got[i] == -1
+        else:
+            assert group[got[i]] == qg and t[got[i]] == max(t[j] for j in rows)

@@ -6,6 +6,8 @@ import datetime as dt
 import importlib.util
 import os
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import analytics
@@ -52,11 +54,36 @@ def test_every_catalog_query_answers_the_same_from_iceberg(warehouse, small_data
     iceberg = [f"{table}={location}" for table, location in locations.items()]
     with analytics.connect(data=small_data, clock=CLOCK) as parquet, \
             analytics.connect(iceberg=iceberg, clock=CLOCK) as ice:
-        assert set(ice.engine.tables) == {"journal", "inventory"}
+        assert set(ice.engine.tables) == {"journal", "inventory", "annotation"}
         for name in ON_FIXTURES:
             expected = parquet.run(name, _values(parquet, name)).arrow()
             got = ice.run(name, _values(ice, name)).arrow()
             assert got.to_pylist() == expected.to_pylist(), name
+
+
+def test_an_annotation_table_and_a_journal_from_before_the_launch(warehouse, small_data, tmp_path):
+    """--iceberg annotation=...; a journal table created before June 2026 lacks the new columns."""
+    import pyarrow.parquet as pq
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    _, locations = warehouse
+    old_columns = [c for c in analytics.schema.JOURNAL.names if c not in ("object_join_key", "annotation")]
+    journal = pq.read_table(sorted((small_data / "journal").glob("*.parquet"))).select(old_columns)
+    journal = journal.filter(pc.is_in(journal.column("record_type"), pa.array(analytics.schema.OBJECT_RECORD_TYPES)))
+    journal = journal.cast(pa.schema([analytics.schema.JOURNAL.field(c) for c in old_columns]))
+    catalog = SqlCatalog("old", uri=f"sqlite:///{tmp_path}/c.db", warehouse=tmp_path.as_uri())
+    catalog.create_namespace("b_old")
+    table = catalog.create_table("b_old.journal", schema=journal.schema)
+    table.append(journal)
+    with analytics.connect(iceberg=[f"journal={table.metadata_location}",
+                                    f"annotation={locations['annotation']}"], clock=CLOCK) as ice, \
+            analytics.connect(data=small_data, clock=CLOCK) as parquet:
+        assert set(ice.engine.tables) == {"journal", "annotation"}
+        assert ice.sql("SELECT count(*) AS n, count(object_join_key) AS k, count(annotation.name) AS a "
+                       "FROM journal").rows() == [{"n": journal.num_rows, "k": 0, "a": 0}]
+        assert ice.sql("SELECT * FROM annotation ORDER BY bucket, object_key, name").arrow().to_pylist() == \
+            parquet.sql("SELECT * FROM annotation ORDER BY bucket, object_key, name").arrow().to_pylist()
+        assert ice.run("recent_deletes", since="14d").rows() == parquet.run("recent_deletes", since="14d").rows()
 
 
 def test_a_table_folder_resolves_to_its_newest_metadata(warehouse, small_data):
@@ -69,7 +96,7 @@ def test_a_table_folder_resolves_to_its_newest_metadata(warehouse, small_data):
 @pytest.mark.parametrize("value,message", [
     ("journal=/tmp/x'); COPY (SELECT 1) TO '/tmp/pwn", "refused location"),
     ("journal=/tmp/a\\b.metadata.json", "refused location"),
-    ("requests=/tmp/a.metadata.json", "unknown table"),
+    ("requests=/tmp/a.metadata.json", "unknown table 'requests' \\(expected journal, inventory or annotation\\)"),
     ("/tmp/a.metadata.json", "TABLE=LOCATION"),
 ])
 def test_locations_are_checked_before_any_sql(value, message):

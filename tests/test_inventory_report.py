@@ -128,7 +128,8 @@ def test_csv_hostile_keys_round_trip(tmp_path):
     assert set(table.column("encryption_status").to_pylist()) == {None}
 
 
-def test_columns_a_report_lacks_are_null(tmp_path):
+def test_fields_a_report_lacks_read_unknown_never_null(tmp_path):
+    """Absent is not NULL: NULL would say "unencrypted", "not replicated", "no checksum"."""
     run = tmp_path / "dest" / "src" / "cfg" / "2025-11-30T00-00Z"
     run.mkdir(parents=True)
     body = gzip.compress(b'"src","a%20b.txt","12","2025-11-20T09:00:00.000Z","STANDARD"\n', mtime=0)
@@ -140,8 +141,11 @@ def test_columns_a_report_lacks_are_null(tmp_path):
         "files": [{"key": "src/cfg/data/x.csv.gz", "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()}]}))
     row = inventory_report.read(tmp_path / "dest").to_pylist()[0]
     assert row["key"] == "a b.txt" and row["size"] == 12 and row["last_modified_date"] == dt.datetime(2025, 11, 20, 9)
-    assert row["encryption_status"] is None and row["version_id"] is None and row["is_latest"] is None
-    assert row["replication_status"] is None and row["object_tags"] is None
+    assert row["encryption_status"] == row["replication_status"] == row["checksum_algorithm"] == "UNKNOWN"
+    assert row["kms_key_arn"] == row["object_lock_mode"] == row["object_access_control_list"] == "UNKNOWN"
+    assert row["is_multipart"] is None and row["is_bucket_key_enabled"] is None and row["object_tags"] is None
+    # current versions only (no VersionId): the current version of a live object, ID not reported
+    assert row["version_id"] is None and row["is_latest"] is True and row["is_delete_marker"] is False
 
 
 # --- checksums: never a silent partial answer ------------------------------------------------------

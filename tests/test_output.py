@@ -81,6 +81,21 @@ def test_display_escapes_control_characters_and_cuts_long_text():
     assert display(None) == "NULL"
 
 
+def test_bidi_and_c1_controls_are_escaped_wherever_keys_are_shown():
+    # "invoice\u202efdp.exe" would display as "invoiceexe.pdf"; U+009B is a terminal's CSI.
+    key = "invoice\u202efdp.exe\u2066x\u2069\u200f\x9b[2J\u2028"
+    assert display(key) == "invoice\\u202efdp.exe\\u2066x\\u2069\\u200f\\x9b[2J\\u2028"
+    assert display("family 👨\u200d👩\u200d👧 日本語") == "family 👨\u200d👩\u200d👧 日本語"  # joiners are not controls
+    table = pa.table({"key": [key]})
+    for fmt in ("table", "markdown"):
+        buf = io.StringIO()
+        output.write(table, fmt, buf)
+        assert not set(buf.getvalue()) & {"\u202e", "\u2066", "\u2069", "\u200f", "\x9b", "\u2028"}
+    buf = io.StringIO()
+    output.write(table, "jsonl", buf)
+    assert json.loads(buf.getvalue())["key"] == key  # data formats keep the key intact
+
+
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "state.json"
     path.write_text("old")

@@ -18,6 +18,8 @@ def test_wheel_ships_every_query_and_the_console_script(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     shipped = sorted(Path(n).name for n in names if n.startswith("analytics/queries/") and n.endswith(".sql"))
     assert shipped == sorted(p.name for p in (ROOT / "queries").glob("*.sql"))
+    rules = sorted(Path(n).name for n in names if n.startswith("analytics/report/example_rules/"))
+    assert rules == sorted(p.name for p in (ROOT / "examples" / "rules").glob("*.sql"))
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "s3meta = analytics.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert not [n for n in names if n.startswith(("tests/", "fixtures/", "notebooks/"))]

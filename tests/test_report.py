@@ -155,7 +155,8 @@ def test_a_crash_while_writing_the_state_leaves_the_previous_state_intact(data, 
         with pytest.raises(RuntimeError):
             later.commit()
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left behind
+    # No temporary file left behind; the lock file stays (the API's commit takes the state's lock).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]
 
 
 # --- outputs -------------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ class _Collector(html.parser.HTMLParser):
         self.text.append(data)
 
 
-HOSTILE = '<script>alert("x")</script>\'"&\n<img src=x onerror=alert(1)>'
+HOSTILE = '<script>alert("x")</script>\'"&\n<img src=x onerror=alert(1)>\u202egnp.exe\x9b31m'
 
 
 def test_html_and_markdown_escape_every_data_value(tmp_path):
@@ -208,6 +209,8 @@ def test_html_and_markdown_escape_every_data_value(tmp_path):
     assert "&lt;script&gt;" in page
     md = r.render("markdown")
     assert "<script>" not in md and "<img" not in md and "&lt;script&gt;" in md
+    for text in (page, md):  # a key cannot disguise itself as another name, nor drive a terminal
+        assert "\u202e" not in text and "\x9b" not in text and "\\u202egnp.exe" in text
 
 
 # --- the CLI --------------------------------------------------------------------------------------
@@ -388,3 +391,24 @@ def test_webhook_targets_never_show_secrets(url, shown):
     from analytics.report.notify import _redacted
 
     assert _redacted(url) == shown
+
+
+# --- a silent journal ------------------------------------------------------------------------------
+
+def test_a_window_without_journal_records_is_a_finding_not_a_quiet_day(data, tmp_path):
+    out, _ = data  # the journal ends at END, as if the metadata configuration had failed then
+    proc = cli("report", "--data", str(out), "--since", (END + timedelta(hours=1)).isoformat(),
+               "--until", (END + timedelta(hours=7)).isoformat(), "--format", "json", "--format", "markdown",
+               "--output", str(tmp_path / "r.json"))
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert doc["stats"]["window_events"] == 0
+    silent = {f["bucket"]: f for f in doc["findings"] if f["detector"] == "freshness"}
+    assert "acme-prod-data" in silent and all(f["severity"] == "high" and f["new"] for f in silent.values())
+    f = silent["acme-prod-data"]
+    assert f["title"].startswith("Journal silent since 2025-11-29 23:") and f["evidence"]["silent_hours"] > 7
+    assert "get-bucket-metadata-configuration --bucket acme-prod-data" in f["runbook"]
+    assert "Journal silent since" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    # A window that only starts the silence is not one: the journal is quiet for two hours now and then.
+    calm = cli("report", "--data", str(out), "--since", "24h", "--until", (END + timedelta(minutes=30)).isoformat())
+    assert not [f for f in json.loads(calm.stdout)["findings"] if f["detector"] == "freshness"], calm.stdout

@@ -144,6 +144,7 @@ HOSTILE = [
     "$(touch pwned)", "`touch pwned`", "${HOME}/x", "semi;colon && rm -rf / #", "-starts-with-dash",
     "--key=trick", "file://etc/passwd", "fileb://x", "back\\slash", "trailing space ", " leading space",
     "*glob?[a]", "~tilde", "!bang", "percent%20", "emoji 🎉", "cr\rreturn", "quote'\"mix",
+    "https://attacker.example/k", "http://169.254.169.254/latest/meta-data", "bidi\u202egnp.exe",
 ]
 
 
@@ -190,10 +191,11 @@ def test_script_header_and_bash_syntax(hostile_plan):
 def test_shlex_reads_exactly_the_keys(hostile_plan):
     plan, _, sh_path = hostile_plan
     text = sh_path.read_bytes().decode("utf-8")  # not read_text(): universal newlines would turn \r into \n
-    commands = [shlex.split(stmt, comments=True) for stmt in _statements(text)]
-    commands = [c for c in commands if c and c[0] == "$AWS"]
-    assert sorted(_opt(c, "key") for c in commands) == sorted(HOSTILE)
-    assert [c[1:] for c in commands] == [c[1:] for c in plan.commands()]
+    calls = [shlex.split(stmt, comments=True) for stmt in _statements(text)]
+    calls = [c for c in calls if c and c[0] == "remove_marker"]
+    assert sorted(json.loads(c[1])["Key"] for c in calls) == sorted(HOSTILE)
+    assert [["aws", "s3api", "delete-object", "--cli-input-json", c[1]] for c in calls] == plan.commands()
+    assert all(c[1].isascii() for c in calls)  # control and bidi characters travel as JSON escapes
 
 
 def _statements(text: str) -> list[str]:
@@ -213,19 +215,33 @@ def _statements(text: str) -> list[str]:
     return out
 
 
-def test_bash_passes_exactly_the_arguments(hostile_plan, tmp_path):
-    """Run the script for real against a stub `aws` that records its arguments: nothing else runs."""
-    plan, _, sh_path = hostile_plan
+# A stub `aws` for running the script for real: it records each call's arguments, and answers
+# head-object as S3 would for a delete marker (405), a removed version (404) or a data version (200).
+_STUB = """#!/usr/bin/env bash
+for a in "$@"; do printf '%s\\0' "$a"; done >> "$LOG"
+printf '\\36\\0' >> "$LOG"
+if [ "$2" = head-object ]; then
+  case "$HEAD" in
+    405) echo 'An error occurred (405) when calling the HeadObject operation: Method Not Allowed' >&2; exit 254;;
+    404) echo 'An error occurred (404) when calling the HeadObject operation: Not Found' >&2; exit 254;;
+    *) echo '{"ContentLength": 5}';;
+  esac
+fi
+if [ "$2" = delete-object ] && [ -n "${FAIL_DELETE:-}" ]; then echo 'An error occurred (AccessDenied)' >&2; exit 254; fi
+"""
+
+
+def _run_script(sh_path, tmp_path, **env_extra):
     stub = tmp_path / "bin" / "aws"
-    stub.parent.mkdir()
-    stub.write_text('#!/usr/bin/env bash\nfor a in "$@"; do printf \'%s\\0\' "$a"; done >> "$LOG"\n'
-                    'printf \'\\36\\0\' >> "$LOG"\n', encoding="utf-8")
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text(_STUB, encoding="utf-8")
     stub.chmod(0o755)
     log = tmp_path / "log"
-    env = {k: v for k, v in os.environ.items() if k != "AWS"}
-    env.update(PATH=f"{stub.parent}:{env['PATH']}", LOG=str(log), HOME=str(tmp_path))
-    subprocess.run(["bash", str(sh_path)], check=True, cwd=tmp_path, env=env)
-    fields = log.read_bytes().decode("utf-8").split("\0")[:-1]
+    log.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS", "DRY_RUN")}
+    env.update(PATH=f"{stub.parent}:{env['PATH']}", LOG=str(log), HOME=str(tmp_path), **env_extra)
+    proc = subprocess.run(["bash", str(sh_path)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    fields = log.read_bytes().decode("utf-8").split("\0")[:-1] if log.exists() else []
     calls, current = [], []
     for f in fields:
         if f == "\x1e":
@@ -233,14 +249,82 @@ def test_bash_passes_exactly_the_arguments(hostile_plan, tmp_path):
             current = []
         else:
             current.append(f)
-    assert calls == [c[1:] for c in plan.commands()]
+    return proc, calls
+
+
+def test_bash_passes_exactly_the_arguments(hostile_plan, tmp_path):
+    """Run the script for real against a stub `aws`: each marker is checked, then removed; nothing else runs."""
+    plan, _, sh_path = hostile_plan
+    proc, calls = _run_script(sh_path, tmp_path, HEAD="405")
+    assert proc.returncode == 0, proc.stderr
+    deletes = [c for c in calls if c[1] == "delete-object"]
+    heads = [c for c in calls if c[1] == "head-object"]
+    assert deletes == [c[1:] for c in plan.commands()]
+    assert [h[2:] for h in heads] == [d[2:] for d in deletes]  # the same request, checked first
+    n = len(deletes)
+    assert f"[{n}/{n}] removed" in proc.stderr and f"{n} removed, 0 already removed, 0 failed, of {n}" in proc.stderr
     assert not (tmp_path / "pwned").exists()
 
 
-def test_awkward_keys_avoid_the_cli_traps():
-    assert restore._command("b", "-x", "v")[4] == "--key=-x"  # not read as an option
-    command = restore._command("b", "file://etc/passwd", "v")
-    assert "--cli-input-json" in command and "--key=file://etc/passwd" not in command  # not read from a file
+def test_script_runs_again_safely_skipping_markers_already_gone(hostile_plan, tmp_path):
+    plan, _, sh_path = hostile_plan
+    proc, calls = _run_script(sh_path, tmp_path, HEAD="404")
+    n = len(plan.commands())
+    assert proc.returncode == 0 and f"0 removed, {n} already removed, 0 failed" in proc.stderr
+    assert not [c for c in calls if c[1] == "delete-object"]
+
+
+def test_script_never_deletes_a_version_that_holds_data(hostile_plan, tmp_path):
+    plan, _, sh_path = hostile_plan
+    proc, calls = _run_script(sh_path, tmp_path, HEAD="200")
+    assert proc.returncode != 0 and "refused: the version is not a delete marker" in proc.stderr
+    assert not [c for c in calls if c[1] == "delete-object"]
+
+
+def test_script_goes_on_after_a_failure_and_exits_nonzero(hostile_plan, tmp_path):
+    plan, _, sh_path = hostile_plan
+    proc, calls = _run_script(sh_path, tmp_path, HEAD="405", FAIL_DELETE="1")
+    n = len(plan.commands())
+    assert proc.returncode == 1 and f"0 removed, 0 already removed, {n} failed" in proc.stderr
+    assert len([c for c in calls if c[1] == "delete-object"]) == n
+
+
+def test_dry_run_prints_the_commands_and_calls_nothing(hostile_plan, tmp_path):
+    plan, _, sh_path = hostile_plan
+    proc, calls = _run_script(sh_path, tmp_path, DRY_RUN="1")
+    assert proc.returncode == 0 and calls == []
+    assert proc.stdout.count("s3api delete-object --cli-input-json") == len(plan.commands())
+
+
+def test_every_key_travels_as_json_never_as_an_option_a_file_or_a_url():
+    for key in ("-x", "--key=trick", "file://etc/passwd", "fileb://x", "https://attacker.example/k"):
+        command = restore._command("b", key, "v")
+        assert command[3:4] == ["--cli-input-json"] and len(command) == 5
+        assert json.loads(command[4]) == {"Bucket": "b", "Key": key, "VersionId": "v"}
+
+
+def test_a_key_with_a_nul_byte_is_unresolved_not_turned_into_another_key():
+    records = [dict(source="journal", bucket="b", key="a\x00b", version_id="v1", sequence_number="01",
+                    record_type="CREATE", is_delete_marker=False, size=1, storage_class="STANDARD",
+                    last_modified_date=None, selected=False, record_timestamp=None, requester=ACTOR,
+                    source_ip_address=None),
+               dict(source="journal", bucket="b", key="a\x00b", version_id="dm1", sequence_number="02",
+                    record_type="DELETE", is_delete_marker=True, size=0, storage_class=None,
+                    last_modified_date=None, selected=True, record_timestamp=None, requester=ACTOR,
+                    source_ip_address=None)]
+    plan = restore.build(records, SEL)
+    assert plan.restores == [] and [u["reason"] for u in plan.unresolved] == ["key_not_passable"]
+    assert "remove_marker" not in plan.script().split("\n}\n", 1)[1]
+
+
+def test_archived_hidden_versions_are_counted_and_explained():
+    plan = restore.RestorePlan(selection=SEL, restores=[
+        {"bucket": "b", "key": k, "delete_marker_version_id": "dm", "also_remove": [], "hidden_version_id": "v",
+         "hidden_size": 1, "hidden_storage_class": sc, "marker_at": None}
+        for k, sc in (("a", "GLACIER"), ("b", "DEEP_ARCHIVE"), ("c", "GLACIER_IR"), ("d", "STANDARD"))])
+    assert plan.to_dict()["summary"]["archived_hidden_versions"] == 2
+    assert "2 hidden version(s) in GLACIER or DEEP_ARCHIVE must be restored from archive" in plan.message()
+    assert "2 hidden version(s) in GLACIER or DEEP_ARCHIVE" in plan.script()
 
 
 # --- empty plans, the SQL, the CLI -------------------------------------------------------------------
@@ -253,7 +337,7 @@ def test_an_actor_with_no_markers_gets_an_empty_plan_that_says_so(small_data, tm
     body = json.loads(json_path.read_text(encoding="utf-8"))
     assert body["summary"]["markers_in_window"] == 0 and body["restores"] == []
     assert "nothing to restore" in body["summary"]["message"]
-    assert "delete-object" not in sh_path.read_text(encoding="utf-8").split("set -euo pipefail")[1]
+    assert "remove_marker '" not in sh_path.read_text(encoding="utf-8").split("set -euo pipefail")[1]
     subprocess.run(["bash", "-n", str(sh_path)], check=True)
 
 

@@ -64,7 +64,8 @@ def test_recent_user_deletes_drops_lifecycle_but_keeps_unattributed(hand):
 
 def test_source_ip_activity_counts_null_as_aws_services(hand):
     result = hand.run("source_ip_activity", **WINDOW)
-    assert result.columns == ["source_ip_address", "record_count"]
+    assert result.columns == ["source_ip_address", "record_count", "annotation_events"]
+    assert {r["annotation_events"] for r in result.rows()} == {0}  # hand has no annotation records
     assert keys(result, "source_ip_address", "record_count") == [
         (None, 7),  # lifecycle, permanent deletes (at-since included)
         ("192.0.2.10", 3),

@@ -11,6 +11,12 @@ Every detector reads the aggregate activity rows (`inputs.activity`, one scan of
 window and baseline); the report runs each declared evidence query over the window and hands the
 rows over in `inputs.evidence`. Detectors know nothing of engines or SQL text. The report's config
 file overrides the defaults per detector (see README, "Scheduled reports").
+
+A finding that rests on the baseline (an actor never seen, more than the usual, a rule inferred
+from history) says so with `novelty=True`. While the baseline actually observed is shorter than
+`min_baseline` (`inputs.learning`: the journal has just been enabled), such findings are held at
+info, so only absolute rules (configured encryption rules, malware, unencrypted uploads,
+downgrades) can page; detectors that are nothing but novelty report nothing then.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any, Callable, Iterable
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 LIFECYCLE = "s3.amazonaws.com"  # the requester of S3 Lifecycle actions (AWS journal schema)
 HOUR = timedelta(hours=1)
+LEARNING_SEVERITY = "info"  # the most a novelty finding can be while the report is learning
 
 
 def severity_rank(name: str) -> int:
@@ -59,6 +66,7 @@ class Finding:
     sample: dict[str, Any] | None = None  # detect_delete_samples parameters the report runs for sample keys
     new: bool = True
     fingerprint: str = field(default="")
+    novelty: bool = False  # rests on the baseline: held at LEARNING_SEVERITY while the report is learning
 
     def __post_init__(self) -> None:
         severity_rank(self.severity)
@@ -99,6 +107,7 @@ class Inputs:
     evidence: dict[str, list[tuple[Any, list[dict[str, Any]]]]] = field(default_factory=dict)
     known_ips: dict[str, datetime] = field(default_factory=dict)
     known_requesters: dict[str, datetime] = field(default_factory=dict)
+    min_baseline: timedelta = timedelta(0)  # less observed baseline than this: learning
 
     def rows(self, detector: str) -> list[dict[str, Any]]:
         """Every evidence row fetched for `detector`, over all its runs."""
@@ -125,6 +134,16 @@ class Inputs:
     def observed_start(self) -> datetime:
         """Start of the baseline actually observed: the baseline start, or the journal's first hour if later."""
         return self._observed_start
+
+    @property
+    def baseline_hours(self) -> float:
+        """How much baseline the journal actually shows, in hours."""
+        return (self.since - self._observed_start).total_seconds() / 3600
+
+    @property
+    def learning(self) -> bool:
+        """Too little baseline for novelty to be evidence (see the module's docstring)."""
+        return self.since - self._observed_start < self.min_baseline
 
 
 @dataclass
@@ -205,9 +224,21 @@ def run_all(inputs: Inputs, settings: dict[str, dict[str, Any]], allowlist: Allo
         for f in found:
             if override:
                 f.severity = override
+            if f.novelty and inputs.learning and severity_rank(f.severity) > severity_rank(LEARNING_SEVERITY):
+                f.evidence["learning"] = (f"{f.severity} once the baseline covers {_hours(inputs.min_baseline)} "
+                                          f"(it covers {round(inputs.baseline_hours, 1):g} h)")
+                f.severity = LEARNING_SEVERITY
         findings.extend(found)
-    findings.sort(key=lambda f: (-severity_rank(f.severity), f.detector, f.bucket or "", f.title))
-    return findings
+    return worst_first(findings)
+
+
+def worst_first(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings ordered by severity (worst first), then detector, bucket and title."""
+    return sorted(findings, key=lambda f: (-severity_rank(f.severity), f.detector, f.bucket or "", f.title))
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:g} h"
 
 
 # --- robust statistics shared by the spike detectors ---------------------------------------------------
@@ -257,50 +288,52 @@ def spike(rows: list[dict[str, Any]], inputs: Inputs, options: dict[str, Any]) -
     an hour boundary is not split). A window span is a spike when its count is at least
     `min_count`, above median + `mad_factor` x MAD of the baseline spans (hours without activity count
     as 0), and above `peak_factor` x the busiest baseline span.
+
+    "In the window" means what it means everywhere in the report: record_timestamp >= since. The
+    aggregate query splits the hour that straddles `since` by in_window, so a window span counts
+    only the window's own records: what an earlier window already held (its burst included) never
+    counts again, however the hours fall. Baseline spans are the whole hours before `since`.
     """
     span = max(int(options.get("span_hours", 2)), 1)
-    hourly: dict[datetime, int] = {}
-    seen: dict[datetime, tuple] = {}
+    window: dict[datetime, list] = {}  # hour -> [events, first_seen, last_seen], window records only
+    base: dict[datetime, int] = {}
     for r in rows:
         hour = r["hour"]
-        hourly[hour] = hourly.get(hour, 0) + int(r["events"])
-        lo, hi = seen.get(hour, (r["first_seen"], r["last_seen"]))
-        seen[hour] = (min(lo, r["first_seen"]), max(hi, r["last_seen"]))
-    if not hourly:
+        if r["in_window"]:
+            w = window.setdefault(hour, [0, r["first_seen"], r["last_seen"]])
+            w[0] += int(r["events"])
+            w[1], w[2] = min(w[1], r["first_seen"]), max(w[2], r["last_seen"])
+        else:
+            base[hour] = base.get(hour, 0) + int(r["events"])
+    if not window:
         return None
+    # Baseline: every span of whole hours from the observed start that ends at or before since.
     start = inputs.observed_start()
-    window_start = inputs.since.replace(minute=0, second=0, microsecond=0)
-    end = inputs.until
-    # Window positions: every hour whose span overlaps the window; the baseline: spans wholly before since.
-    def total(at: datetime) -> int:
-        return sum(hourly.get(at - i * HOUR, 0) for i in range(span))
-
-    baseline: list[float] = []
-    at = start + (span - 1) * HOUR
-    while at + HOUR <= inputs.since:
-        baseline.append(total(at))
-        at += HOUR
-    window_hours = sorted(h for h in hourly if h >= window_start and h < end)
-    if not window_hours:
-        return None
+    whole = max(int((inputs.since - start) // HOUR), 0)
+    running = [0]
+    for i in range(whole):
+        running.append(running[-1] + base.get(start + i * HOUR, 0))
+    baseline = [float(running[i + 1] - running[i + 1 - span]) for i in range(span - 1, whole)]
     centre = median(baseline)
     spread = mad(baseline, centre)
     base_peak = int(max(baseline, default=0))
     threshold = max(float(options["min_count"]), centre + float(options["mad_factor"]) * spread,
                     float(options["peak_factor"]) * base_peak)
-    candidates = sorted({h + i * HOUR for h in window_hours for i in range(span)
-                         if h + i * HOUR < end + HOUR})
-    flagged = [(total(h), h) for h in candidates if total(h) >= threshold and total(h) > 0]
+
+    def total(last: datetime) -> int:  # the window's records in the span that ends with hour `last`
+        return sum(window[h][0] for h in (last - i * HOUR for i in range(span)) if h in window)
+
+    candidates = sorted({h + i * HOUR for h in window for i in range(span)})
+    flagged = [(n, last) for n, last in ((total(last), last) for last in candidates) if n >= threshold and n > 0]
     if not flagged:
         return None
-    peak, peak_hour = max(flagged, key=lambda t: (t[0], -t[1].timestamp()))
-    hours = sorted({h - i * HOUR for _, h in flagged for i in range(span) if (h - i * HOUR) in hourly})
-    hours = [h for h in hours if h >= window_start] or hours
-    return Spike(peak=peak, peak_hour=peak_hour - (span - 1) * HOUR,
-                 window_total=sum(n for h, n in hourly.items() if window_start <= h < end),
+    peak, last = max(flagged, key=lambda t: (t[0], -t[1].timestamp()))
+    hours = sorted({last - i * HOUR for _, last in flagged for i in range(span)} & window.keys())
+    return Spike(peak=peak, peak_hour=min(h for h in hours if h > last - span * HOUR),
+                 window_total=sum(w[0] for w in window.values()),
                  threshold=threshold, baseline_median=centre, baseline_mad=spread, baseline_peak=base_peak,
                  baseline_hours=len(baseline), flagged_hours=hours,
-                 first_seen=min(seen[h][0] for h in hours), last_seen=max(seen[h][1] for h in hours))
+                 first_seen=min(window[h][1] for h in hours), last_seen=max(window[h][2] for h in hours))
 
 
 def window_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -313,8 +346,9 @@ def top(counts: dict[Any, int], n: int = 5) -> dict[Any, int]:
 
 
 # Detector modules register themselves on import.
-from . import actors, deletes, encryption, malware  # noqa: E402,F401
+# (annotation, not annotations: that name is taken here by `from __future__ import annotations`.)
+from . import actors, annotation, deletes, encryption, freshness, malware  # noqa: E402,F401
 from . import daily, rewrites, tampering  # noqa: E402,F401
 
 __all__ = ["SEVERITIES", "Finding", "Inputs", "Allowlist", "DETECTORS", "Detector", "options", "register", "run_all",
-           "severity_rank", "fingerprint", "spike"]
+           "severity_rank", "fingerprint", "spike", "worst_first"]

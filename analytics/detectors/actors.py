@@ -3,7 +3,8 @@
 "Seen before" means in the baseline period of the journal or in the report state's first-seen sets
 (journal records may expire after 7 days; the state keeps what the journal forgets). NULL
 requesters and IPs (permanent deletes, actions by AWS services) are never "new". Allowlisted CIDRs
-and accounts never count.
+and accounts never count. While the report is learning (too little baseline), every actor would be
+"new": the two novelty detectors report nothing then, and change surges are held at info.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def _sightings(inputs: Inputs, column: str) -> dict[str, dict[str, Any]]:
 @register("new_requester", "An account or principal that never acted in the baseline (or in the state).",
           severity="medium", service_severity="low", min_events=1)
 def new_requester(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
+    if inputs.learning:
+        return []
     allow = options["_allowlist"]
     known = _known(inputs, "requester", inputs.known_requesters)
     findings = []
@@ -64,6 +67,8 @@ def new_requester(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
 @register("new_source_ip", "A source IP address that never appeared in the baseline (or in the state).",
           severity="low", min_events=1)
 def new_source_ip(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
+    if inputs.learning:
+        return []
     allow = options["_allowlist"]
     known = _known(inputs, "source_ip_address", inputs.known_ips)
     findings = []
@@ -108,5 +113,5 @@ def change_surge(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
                 {"requester": requester, "record_type": kind, **s.evidence()},
                 "Confirm the job or person behind the account; mass overwrites and tag rewrites can hide "
                 "ransomware (encrypt-in-place) or break tag-based policies.",
-                subject=(requester, kind), first_seen=s.first_seen, last_seen=s.last_seen))
+                subject=(requester, kind), first_seen=s.first_seen, last_seen=s.last_seen, novelty=True))
     return findings

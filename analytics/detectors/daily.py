@@ -11,7 +11,8 @@
   stays under every 2-hour threshold, and the account is often a known one (stolen keys).
 
 Both use spike() with 24-hour spans sliding by the hour: a prefix or actor without any in the
-baseline needs only its `new_min_count`.
+baseline needs only its `new_min_count`. Both compare with the baseline, so their findings are
+novelty: while the report is learning they are held at info, and nothing counts as never seen.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .rewrites import prefix_of
 
 def _day_spike(series: list[dict[str, Any]], inputs: Inputs, options: dict[str, Any]):
     """spike() over 24-hour spans; (Spike or None, whether the baseline had none of it)."""
-    new = not any(int(r["events"]) for r in series if not r["in_window"])
+    new = not inputs.learning and not any(int(r["events"]) for r in series if not r["in_window"])
     chosen = {**options, "span_hours": options.get("span_hours", 24)}
     if new:
         chosen["min_count"] = min(options["min_count"], options["new_min_count"])
@@ -72,7 +73,7 @@ def lifecycle_expiration(inputs: Inputs, options: dict[str, Any]) -> list[Findin
             "journal. Find who set it and from where, put the previous rule back, and revoke those credentials. "
             "Delete markers hide versions that can still be restored (`s3meta restore-plan --requester "
             "s3.amazonaws.com`); permanent deletes in an unversioned bucket cannot be undone.",
-            subject=(prefix, actor_class), first_seen=s.first_seen, last_seen=s.last_seen,
+            subject=(prefix, actor_class), first_seen=s.first_seen, last_seen=s.last_seen, novelty=True,
             sample={"bucket": bucket, "prefix": prefix or None, "since": s.first_seen, "until": s.last_seen,
                     **({"requester": schema.LIFECYCLE_PRINCIPAL} if lifecycle else {"unattributed": 1})}))
     return findings
@@ -170,5 +171,5 @@ def slow_deletes(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
             "A steady trickle of deletes above this actor's norm: stolen keys or a runaway job. Confirm with the "
             "owner; if it is not theirs, deactivate the keys, then restore with `s3meta restore-plan` (requester "
             "or IP, and this finding's first_seen and last_seen).",
-            subject=(by, actor), first_seen=s.first_seen, last_seen=s.last_seen))
+            subject=(by, actor), first_seen=s.first_seen, last_seen=s.last_seen, novelty=True))
     return findings

@@ -3,6 +3,9 @@
 S3 Lifecycle (requester s3.amazonaws.com) is left out of the spike and mass-delete counts: expiring
 objects on schedule is not an incident. Permanent deletes carry no requester or IP (AWS's NULL rule
 for the journal), so they cannot be pinned on an actor and feed the unattributed-deletes detector.
+
+Every finding here compares the window with its baseline, so all are novelty: while the report is
+learning they are held at info, and no actor counts as "never seen" (no critical, no lower count).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def delete_spike(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
             {"prefix": prefix, **s.evidence()},
             "Check who deleted (see mass_delete findings and sample keys); if unexpected, restore with "
             "`s3meta query hidden_versions` and review the actors' IAM permissions.",
-            subject=(prefix,), first_seen=s.first_seen, last_seen=s.last_seen,
+            subject=(prefix,), first_seen=s.first_seen, last_seen=s.last_seen, novelty=True,
             sample={"bucket": bucket, "prefix": prefix or None, "since": s.first_seen, "until": s.last_seen}))
     return findings
 
@@ -58,6 +61,7 @@ def mass_delete(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     by_requester = [r for r in inputs.grain("requester") if r["kind"] in DELETE_KINDS
                     and r["requester"] is not None and r["requester"] != schema.LIFECYCLE_PRINCIPAL]
     by_ip = [r for r in inputs.grain("ip") if r["kind"] in DELETE_KINDS and r["delete_ip"] is not None]
+    # The IPs a requester finding explains are its window pairs: the same rows its spike counted.
     pairs = [r for r in inputs.grain("pair") if r["in_window"]]
     baseline_requesters = {r["requester"] for r in inputs.grain("pair") if not r["in_window"]}
     baseline_requesters |= {k for k, v in inputs.known_requesters.items() if v < inputs.since}
@@ -71,18 +75,18 @@ def mass_delete(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     for (bucket, requester), series in sorted(_series(by_requester, "bucket", "requester").items()):
         ips = {r["source_ip_address"]: int(r["events"]) for r in pairs
                if r["bucket"] == bucket and r["requester"] == requester and r["source_ip_address"]}
-        new = requester not in baseline_requesters
+        new = requester not in baseline_requesters and not inputs.learning
         s = spike(series, inputs, new_options if new else options)
         if s is None:
             continue
         covered |= {(bucket, ip) for ip in ips}
         # A known account deleting from an address never seen before is the stolen-key pattern.
-        new_ips = sorted(ip for ip in ips if ip not in baseline_ips)
+        new_ips = [] if inputs.learning else sorted(ip for ip in ips if ip not in baseline_ips)
         findings.append(_finding(options, bucket, "requester", requester, s, new, ips, new_ips))
     for (bucket, ip), series in sorted(_series(by_ip, "bucket", "delete_ip").items()):
         if (bucket, ip) in covered:
             continue
-        new = ip not in baseline_ips
+        new = ip not in baseline_ips and not inputs.learning
         s = spike(series, inputs, new_options if new else options)
         if s is None:
             continue
@@ -121,7 +125,7 @@ def _finding(options, bucket, by, actor, s, actor_new, related, new_ips) -> Find
         bucket, evidence,
         "Ransomware pattern: block the actor now (deny in the bucket policy, disable its keys), then "
         "list the hidden versions (`s3meta query hidden_versions`) and remove the delete markers to restore.",
-        subject=(by, actor), first_seen=s.first_seen, last_seen=s.last_seen,
+        subject=(by, actor), first_seen=s.first_seen, last_seen=s.last_seen, novelty=True,
         sample={"bucket": bucket, by: actor, "since": s.first_seen, "until": s.last_seen})
 
 
@@ -137,7 +141,7 @@ def unattributed_deletes(inputs: Inputs, options: dict[str, Any]) -> list[Findin
             "Permanent deletes carry no requester in the journal: find the caller in CloudTrail data events "
             "(DeleteObject/DeleteObjects with a versionId) for these keys and times; check Lifecycle "
             "noncurrent-version rules first.",
-            subject=(prefix,), first_seen=s.first_seen, last_seen=s.last_seen,
+            subject=(prefix,), first_seen=s.first_seen, last_seen=s.last_seen, novelty=True,
             sample={"bucket": bucket, "prefix": prefix or None, "unattributed": 1,
                     "since": s.first_seen, "until": s.last_seen}))
     return findings

@@ -101,7 +101,7 @@ def encryption_rule(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
                          "statuses": top(statuses, 10), **facts},
                 "Re-encrypt the listed objects (copy in place with the required SSE settings), and enforce the "
                 "rule with a bucket policy that denies PutObject without it.",
-                subject=(rule["prefix"],), events=_events(group),
+                subject=(rule["prefix"],), events=_events(group), novelty=bool(rule.get("inferred")),
                 first_seen=facts["first_seen"], last_seen=facts["last_seen"]))
     return findings
 

@@ -9,6 +9,10 @@
 They read detect_rewrites (each window write set against the key's previous write; shared with
 encryption_downgrade and tag_tampering, so the journal is looked back through once) and, for a key
 swap, detect_kms_writes, run only for a key the activity shows to be foreign.
+
+sse_c_ransomware and kms_key_swap (unless `bucket_owners` names the owner) judge by the baseline, so
+their findings are novelty, held at info while the report is learning; destructive_overwrite
+compares each object with the one it replaced and needs no baseline.
 """
 
 from __future__ import annotations
@@ -51,14 +55,18 @@ def actor_label(rows: list[dict[str, Any]]) -> str:
 
 
 def row_finding(detector: str, severity: str, title: str, bucket: str, rows: list[dict[str, Any]],
-                evidence: dict[str, Any], runbook: str, subject: tuple) -> Finding:
-    """A finding over row-level evidence: who, from where, which prefixes, when, and which events."""
+                evidence: dict[str, Any], runbook: str, subject: tuple, novelty: bool = False) -> Finding:
+    """A finding over row-level evidence: who, from where, which prefixes, when, and which events.
+
+    `novelty`: the finding rests on the baseline (see analytics.detectors), so it is held at info
+    while the report is learning.
+    """
     facts = _facts(rows)
     prefixes = Counter(prefix_of(r["key"]) for r in rows)
     return Finding(detector, severity, title, bucket,
                    {**facts, "prefix": prefixes.most_common(1)[0][0], "prefixes": top(dict(prefixes), 10), **evidence},
                    runbook, subject=subject, events=_events(rows), first_seen=facts["first_seen"],
-                   last_seen=facts["last_seen"])
+                   last_seen=facts["last_seen"], novelty=novelty)
 
 
 def one_actor(rows: list[dict[str, Any]], inputs: Inputs, options: dict[str, Any]):
@@ -134,7 +142,9 @@ def sse_c_ransomware(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
             "the customer's key, which AWS does not keep: restore the previous versions (`s3meta query "
             "key_version_history`), and check CloudTrail for PutBucketLifecycleConfiguration, which this campaign "
             "uses to expire the objects within days. Deny SSE-C where it is not needed (bucket policy condition "
-            "s3:x-amz-server-side-encryption-customer-algorithm).", subject=(requester,)))
+            "s3:x-amz-server-side-encryption-customer-algorithm).", subject=(requester,),
+            # "Where the baseline has none" and "above the busiest baseline day" both rest on the baseline.
+            novelty=True))
     return findings
 
 
@@ -209,7 +219,9 @@ def kms_key_swap(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
             "place with SSE-KMS and your key ID): its owner can disable or delete it and make them unreadable. "
             "Revoke the writer's credentials, and deny other accounts' keys in the bucket policy "
             "(s3:x-amz-server-side-encryption-aws-kms-key-id). If the account is yours, set "
-            "[report.detectors.kms_key_swap] bucket_owners or trusted_accounts.", subject=(arn,)))
+            "[report.detectors.kms_key_swap] bucket_owners or trusted_accounts.", subject=(arn,),
+            # A configured owner makes a foreign key absolute; an inferred one rests on the baseline.
+            novelty=how != "setting"))
     return findings
 
 

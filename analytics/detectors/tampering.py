@@ -5,7 +5,7 @@ reference, section 6). A THREATS_FOUND verdict turned into anything else by a re
 GuardDuty hides malware from everyone who trusts the tag. Tags such as retention, legal-hold or
 classification drive policies (tag-based access, lifecycle filters): stripping them from many objects
 prepares their deletion or exfiltration. Both compare a tag change with the tags the same version
-had just before (detect_rewrites).
+had just before (detect_rewrites), not with a baseline: they page even while the report is learning.
 """
 
 from __future__ import annotations

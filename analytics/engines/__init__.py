@@ -15,14 +15,19 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def create(name: str, **options: Any) -> Engine:
-    """An engine instance by name, configured by keyword options."""
+def engine_class(name: str) -> type[Engine]:
+    """The engine class registered under `name`, its module imported on first use."""
     try:
         target = REGISTRY[name]
     except KeyError:
         raise BadInput(f"unknown engine {name!r} (available: {', '.join(REGISTRY)})") from None
     module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)(**options)
+    return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["Engine", "REGISTRY", "create"]
+def create(name: str, **options: Any) -> Engine:
+    """An engine instance by name, configured by keyword options."""
+    return engine_class(name)(**options)
+
+
+__all__ = ["Engine", "REGISTRY", "create", "engine_class"]

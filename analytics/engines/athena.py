@@ -1,10 +1,10 @@
-"""The Athena engine: the same catalog over the S3 Tables journal and inventory, via boto3 and PyAthena.
+"""The Athena engine: the same catalog over the S3 Tables of S3 Metadata, via boto3 and PyAthena.
 
 AWS writes each bucket's tables into the AWS-managed table bucket `aws-s3`, namespace `b_<bucket>`
 (dots become underscores), reached from Athena as catalog `s3tablescatalog/aws-s3`. One bucket is
 addressed through the query execution context, so the catalog text runs unchanged; several
-buckets are addressed by rewriting `journal` and `inventory` into a UNION ALL of the qualified
-per-bucket tables, so aggregates are computed across buckets, not pasted together.
+buckets are addressed by rewriting `journal`, `inventory` and `annotation` into a UNION ALL of the
+qualified per-bucket tables, so aggregates are computed across buckets, not pasted together.
 
 Parameters travel as Athena ExecutionParameters bound to `?` placeholders. Athena substitutes each
 value as a SQL literal, so values are turned into literals by PyAthena's own formatter (strings
@@ -27,7 +27,8 @@ from ..errors import BadInput, EngineError, Interrupted, QueryFailed, SQLRefused
 from .base import Engine, Execution, Rendered
 
 DEFAULT_CATALOG = "s3tablescatalog/aws-s3"
-TABLES = ("journal", "inventory")
+# The tables S3 Metadata writes per bucket, all in the namespace b_<bucket> ("annotation" since June 2026).
+TABLES = ("journal", "inventory", "annotation")
 PRICE_PER_TB = 5.0          # USD per TB scanned, standard (non-capacity) pricing
 MIN_BILLED_BYTES = 10 * 2**20  # Athena bills at least 10 MB per query, rounded up to whole MB
 MAX_PARAMETER_CHARS = 1024  # an ExecutionParameters value is 1-1024 characters
@@ -64,6 +65,7 @@ def literal(value: Any) -> str:
 class AthenaEngine(Engine):
     name: ClassVar[str] = "athena"
     paramstyle: ClassVar[str] = "qmark"
+    reports_progress: ClassVar[bool] = True
     terminal_states: ClassVar[frozenset[str]] = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
     def __init__(self, buckets: list[str] | str | None = None, namespace: str | None = None,
@@ -144,7 +146,7 @@ class AthenaEngine(Engine):
         try:
             tree = sqlglot.parse_one(sql, read="athena")
         except sqlglot.errors.ParseError as exc:
-            raise SQLRefused(f"invalid SQL for Athena: {str(exc).splitlines()[0]}") from None
+            raise SQLRefused(f"invalid SQL for Athena: {str(exc).splitlines()[0]}") from exc
         return tree.transform(rewrite).sql("athena")
 
     # --- read-only check ---------------------------------------------------------------------------
@@ -155,7 +157,7 @@ class AthenaEngine(Engine):
         try:
             trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
         except sqlglot.errors.ParseError as exc:
-            raise SQLRefused(f"invalid SQL: {str(exc).splitlines()[0]}") from None
+            raise SQLRefused(f"invalid SQL: {str(exc).splitlines()[0]}") from exc
         kinds = []
         for tree in trees:
             if isinstance(tree, (exp.Query, exp.Describe)):
@@ -192,9 +194,9 @@ class AthenaEngine(Engine):
             code, message = error.get("Code", "Error"), error.get("Message", str(exc))
             user = code in ("InvalidRequestException", "AccessDeniedException", "ResourceNotFoundException",
                             "NoSuchBucket", "AccessDenied", "UnrecognizedClientException")
-            raise QueryFailed(f"Athena refused the request: {code}: {message}", user_error=user) from None
+            raise QueryFailed(f"Athena refused the request: {code}: {message}", user_error=user) from exc
         except botocore.exceptions.BotoCoreError as exc:
-            raise EngineError(f"cannot reach Athena: {exc}") from None
+            raise EngineError(f"cannot reach Athena: {exc}") from exc
 
     def _wait(self, client: Any, query_id: str) -> dict:
         started = time.monotonic()

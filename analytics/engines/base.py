@@ -15,17 +15,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from .. import catalog as _sql
-
-# What ad-hoc SQL may start with: queries only. Checked on the text after comments and opening
-# parentheses, in addition to each engine's own parser, because parsers class some commands
-# (DuckDB's PRAGMA, for one) as SELECTs.
-READ_ONLY_KEYWORDS = frozenset(
-    {"SELECT", "WITH", "VALUES", "EXPLAIN", "DESCRIBE", "SHOW", "SUMMARIZE", "FROM", "TABLE"})
-# Commands a parser acts on while parsing them (DuckDB's IMPORT DATABASE reads the files it names),
-# refused before any parser sees them.
-ACTS_WHILE_PARSED = frozenset({"IMPORT"})
-_FIRST_WORD = re.compile(r"[A-Za-z_]+")
+from ..sqltext import ACTS_WHILE_PARSED, READ_ONLY_KEYWORDS, leading_keyword, placeholders, strip_leading, substitute
 
 
 @dataclass
@@ -49,9 +39,15 @@ class Engine:
     """Base class. Subclasses set `name` and `paramstyle` and implement `_execute` and `_statements`."""
 
     name: ClassVar[str] = "base"
+    # Whether the engine takes a `progress` callback (state, elapsed seconds, bytes scanned); connect()
+    # hands an interactive caller's callback only to engines that do.
+    reports_progress: ClassVar[bool] = False
     # "named": `:x` becomes `$x` and values bind from a dict (DuckDB).
     # "qmark": `:x` becomes `?` and values bind in order of appearance (Athena ExecutionParameters).
     paramstyle: ClassVar[str] = "named"
+    # What the engine has to say about how it read its data (which inventory report configuration it
+    # took, a field it did not know), for the CLI to print on stderr: library code never prints.
+    notes: tuple[str, ...] = ()
 
     # --- what an engine implements -------------------------------------------------------------
     def _execute(self, rendered: Rendered) -> Execution:
@@ -71,12 +67,12 @@ class Engine:
     def render(self, sql: str, values: dict[str, Any] | None = None) -> Rendered:
         """The statement with placeholders in this engine's style, and the values to bind."""
         values = values or {}
-        if not _sql.placeholders(sql):
+        if not placeholders(sql):
             return Rendered(sql, None)
         if self.paramstyle == "named":
-            return Rendered(_sql.substitute(sql, lambda name: "$" + name), dict(values))
-        order = _sql.placeholders(sql)
-        return Rendered(_sql.substitute(sql, lambda name: "?"), [self.bind_value(values[n]) for n in order])
+            return Rendered(substitute(sql, lambda name: "$" + name), dict(values))
+        order = placeholders(sql)
+        return Rendered(substitute(sql, lambda name: "?"), [self.bind_value(values[n]) for n in order])
 
     def bind_value(self, value: Any) -> Any:
         """How one Python value is handed to the driver (positional engines override this)."""
@@ -121,22 +117,3 @@ class Engine:
             inner = re.sub(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?", "", strip_leading(text), flags=re.I)
             self.check_read_only(inner)
         return text
-
-
-def strip_leading(sql: str) -> str:
-    """The SQL without leading white space, comments and opening parentheses."""
-    previous = None
-    while previous != sql:
-        previous = sql
-        sql = sql.lstrip().lstrip("(")
-        if sql.startswith("--"):
-            sql = sql.split("\n", 1)[1] if "\n" in sql else ""
-        elif sql.startswith("/*"):
-            end = sql.find("*/")
-            sql = sql[end + 2:] if end >= 0 else ""
-    return sql
-
-
-def leading_keyword(sql: str) -> str:
-    match = _FIRST_WORD.match(strip_leading(sql))
-    return match.group(0).upper() if match else ""

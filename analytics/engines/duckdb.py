@@ -9,9 +9,10 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import duckdb
+import pyarrow as pa
 
 from ..errors import BadInput, DataError, EngineError, SQLRefused
-from ..schema import TABLES
+from ..schema import ADDED_IN_2026, TABLES
 from .base import Engine, Execution, Rendered
 
 # DuckDB type names accepted for each Arrow type of the schema. Timestamps may also arrive with a
@@ -23,25 +24,41 @@ _ACCEPTED = {
     "timestamp[us]": ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP WITH TIME ZONE"),
     "map<string, string>": ("MAP(VARCHAR, VARCHAR)",),
 }
+# The DuckDB type each Arrow type of the schema is read as (and a missing 2026 column is typed as).
+_CANONICAL = {"string": "VARCHAR", "int64": "BIGINT", "bool": "BOOLEAN", "timestamp[us]": "TIMESTAMP",
+              "map<string, string>": "MAP(VARCHAR, VARCHAR)"}
 
 
 # Athena (Trino) functions DuckDB lacks, as macros, so that one query text runs on both engines.
 ATHENA_FUNCTIONS = {
     "from_utf8(b)": "decode(b)",  # varbinary -> varchar (the ACL column is base64 of UTF-8 JSON)
+    # Trino returns NULL for text that is not JSON and for an object or array at the path; DuckDB's
+    # json_extract_string raises on the first and returns JSON text for the second. Annotation
+    # payloads are often plain text, so both cases are common here. The nested CASE keeps
+    # json_type from ever seeing invalid JSON.
+    "json_extract_scalar(j, p)": ("CASE WHEN json_valid(j) THEN CASE WHEN json_type(j, p) NOT IN ('OBJECT', 'ARRAY') "
+                                  "THEN json_extract_string(j, p) END END"),
+    "regexp_like(s, p)": "regexp_matches(s, p)",  # both find the pattern anywhere in s (RE2 / Java syntax)
     "array_join(a, separator)": "array_to_string(a, separator)",  # detect_rewrites lists removed tag keys
 }
 
 
 class DuckDBEngine(Engine):
-    """`journal` and `inventory` are views over DIR/journal/**/*.parquet and DIR/inventory/**/*.parquet."""
+    """`journal`, `inventory` and `annotation` are views over DIR/<table>/**/*.parquet."""
 
     name: ClassVar[str] = "duckdb"
     paramstyle: ClassVar[str] = "named"
 
     def __init__(self, data: str | os.PathLike | None = None, threads: int | None = None,
-                 memory_limit: str | None = None, inventory_report: Any = None, iceberg: Any = None):
+                 memory_limit: str | None = None, inventory_report: Any = None, inventory_config: Any = None,
+                 iceberg: Any = None):
         self.data = Path(data).expanduser() if data is not None else None
         self.report_locations = _as_list(inventory_report)
+        self.report_configurations = _as_list(inventory_config)
+        self.reports: Any = None  # inventory_report.Reports, when reports are the inventory
+        if self.report_configurations and not self.report_locations:
+            raise BadInput("--inventory-config ($S3META_INVENTORY_CONFIG) chooses among the configurations of "
+                           "--inventory-report: give that too")
         self.iceberg = _iceberg_tables(iceberg)
         if self.report_locations and "inventory" in self.iceberg:
             raise BadInput("give the inventory either as --inventory-report or as --iceberg inventory=..., not both")
@@ -82,26 +99,31 @@ class DuckDBEngine(Engine):
             try:
                 # The relation API takes the file list as a value: no path is pasted into SQL text.
                 # DuckDB matches later files' columns to the first file's by name, so writers may
-                # order columns differently (union_by_name is not needed for that, and costs ~20%).
-                self.con.read_parquet(files).create_view(table, replace=True)
-                casts = _naive_utc_columns(self._describe(table), TABLES[table])
+                # order columns differently (union_by_name is not needed for that, and costs ~20%),
+                # but it drops columns the first file lacks: a folder of 2025 and 2026 exports is
+                # read by name.
+                union = _mixed_layouts(self.con, files)
+                self.con.read_parquet(files, union_by_name=union).create_view(table, replace=True)
+                casts = _conforming_columns(self._describe(table), table)
                 if casts:
-                    self.con.read_parquet(files).project(casts).create_view(table, replace=True)
+                    self.con.read_parquet(files, union_by_name=union).project(casts).create_view(table, replace=True)
             except duckdb.Error as exc:
-                raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from None
+                raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from exc
             self._check_schema(table, data)
             self.tables[table] = files
         if not self.tables and required:
-            raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet "
-                            f"and {data / 'inventory'}/*.parquet)")
+            raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet, "
+                            f"{data / 'inventory'}/*.parquet or {data / 'annotation'}/*.parquet)")
 
     def _attach_report(self, locations: list[str]) -> None:
         from .. import inventory_report
 
-        report = inventory_report.read(locations)
+        self.reports = inventory_report.load(locations, self.report_configurations)
+        self.notes = tuple(self.reports.notes)
         # Registered Arrow tables: the data is already in memory, so no path reaches SQL text or the sandbox.
-        self.con.register("inventory_report", report)
-        self.con.register("inventory", inventory_report.inventory(report))
+        self.con.register("inventory_report", self.reports.table)
+        self.con.register("inventory", inventory_report.inventory(self.reports.table))
+        self.con.register("inventory_reports", self.reports.summary())  # which fields each report has
         self.tables["inventory"] = self.tables["inventory_report"] = list(locations)
 
     def _attach_iceberg(self, tables: dict[str, str]) -> None:
@@ -117,8 +139,14 @@ class DuckDBEngine(Engine):
             try:
                 self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
                                  f"SELECT * FROM iceberg_scan(getvariable('{variable}'))")
+                # A table created before June 2026 has no object_join_key or annotation column
+                # until AWS evolves its schema: those read as NULL, as from a 2025 Parquet export.
+                casts = _conforming_columns(self._describe(table), table)
+                if casts:
+                    self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
+                                     f"SELECT {casts} FROM iceberg_scan(getvariable('{variable}'))")
             except duckdb.Error as exc:
-                raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from None
+                raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from exc
             self._check_schema(table, location)
             self.tables[table] = [location]
             self.allowed.append(_table_root(location))
@@ -136,7 +164,7 @@ class DuckDBEngine(Engine):
             for name in ("avro", "httpfs", "iceberg"):
                 self.con.execute(f"LOAD {name}")
         except (ImportError, duckdb.Error) as exc:
-            raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from None
+            raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from exc
 
     def _s3_secret(self) -> None:
         import boto3  # the standard AWS chain: environment, profile, SSO, instance role
@@ -162,11 +190,12 @@ class DuckDBEngine(Engine):
         try:
             self.con.execute(f"CREATE SECRET s3meta_s3 (TYPE s3, {body})")
         except duckdb.Error as exc:
-            raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from None
+            raise EngineError(f"cannot set up S3 credentials for DuckDB: {_first_line(exc)}") from exc
 
-    def _describe(self, table: str) -> dict[str, str]:
+    def _describe(self, table: str) -> dict[str, duckdb.DuckDBPyType]:
         """Column name -> DuckDB type, in order."""
-        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
+        relation = self.con.table(table)
+        return dict(zip(relation.columns, relation.types, strict=True))
 
     def _check_schema(self, table: str, data: Path | str) -> None:
         described = self._describe(table)
@@ -175,10 +204,9 @@ class DuckDBEngine(Engine):
             raise DataError(f"{table} data under {data} is not in the S3 Metadata schema: "
                             f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         for f in TABLES[table]:
-            accepted = _ACCEPTED[str(f.type)]
-            if described[f.name] not in accepted:
-                raise DataError(f"{table} data under {data}: column {f.name} has type {described[f.name]}, "
-                                f"expected {accepted[0]}")
+            problem = _type_problem(f.type, described[f.name])
+            if problem:
+                raise DataError(f"{table} data under {data}: column {f.name} {problem}")
 
     def _sandbox(self) -> None:
         # Defence in depth behind the read-only check on ad-hoc SQL: files outside the data folder
@@ -193,6 +221,8 @@ class DuckDBEngine(Engine):
         self.con.execute("SET lock_configuration = true")
 
     def _execute(self, rendered: Rendered) -> Execution:
+        if self.reports is not None:  # a field no report has: one line, before DuckDB answers "unknown"
+            self.reports.check(rendered.sql)
         try:
             cursor = self.con.execute(rendered.sql, rendered.parameters)
             table = cursor.to_arrow_table()
@@ -200,14 +230,14 @@ class DuckDBEngine(Engine):
             self.con.interrupt()
             raise
         except duckdb.Error as exc:
-            raise self._translate(exc) from None
+            raise self._translate(exc) from exc
         return Execution(table)
 
     def _statements(self, sql: str) -> list[tuple[str, str]]:
         try:
             return [(s.type.name, s.query) for s in self.con.extract_statements(sql)]
         except duckdb.Error as exc:
-            raise SQLRefused(f"invalid SQL: {_first_line(exc)}") from None
+            raise SQLRefused(f"invalid SQL: {_first_line(exc)}") from exc
 
     def _translate(self, exc: duckdb.Error) -> Exception:
         message = _first_line(exc)
@@ -216,9 +246,10 @@ class DuckDBEngine(Engine):
                 if f"name {table} does not exist" in message:
                     where = self.data / table if self.data else "(no --data folder given)"
                     return DataError(f"no {table} data: nothing at {where}/*.parquet")
-            if "name inventory_report does not exist" in message:
-                return DataError("no inventory_report table: pass --inventory-report PATH (a classic S3 "
-                                 "Inventory report)")
+            for table in ("inventory_report", "inventory_reports"):
+                if f"name {table} does not exist" in message:
+                    return DataError(f"no {table} table: pass --inventory-report PATH (a classic S3 "
+                                     "Inventory report)")
         if isinstance(exc, duckdb.PermissionException):
             return SQLRefused(f"refused: {message}")
         if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
@@ -235,22 +266,87 @@ class DuckDBEngine(Engine):
         self.con.close()
 
 
-def _naive_utc_columns(described: dict[str, str], schema) -> str | None:
-    """A projection that makes the schema's timestamps naive UTC microseconds; None when they are already.
+def _duck_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB type the toolkit reads an Arrow type of the schema as."""
+    if pa.types.is_struct(arrow_type):
+        fields = ", ".join(f"{_quoted(f.name)} {_duck_type(f.type)}" for f in arrow_type)
+        return f"STRUCT({fields})"
+    return _CANONICAL[str(arrow_type)]
+
+
+def _type_problem(arrow_type: pa.DataType, found: duckdb.DuckDBPyType) -> str | None:
+    """Why a column's DuckDB type cannot stand for the schema's Arrow type; None when it can.
+
+    A struct (the journal's `annotation`) is checked field by field, by name: writers may order
+    the fields differently or add some, but every field AWS documents must be there.
+    """
+    if pa.types.is_struct(arrow_type):
+        if found.id != "struct":
+            return f"has type {found}, expected {_duck_type(arrow_type)}"
+        children = dict(found.children)
+        for field in arrow_type:
+            if field.name not in children:
+                return f"has no field {field.name} (expected {_duck_type(arrow_type)})"
+            problem = _type_problem(field.type, children[field.name])
+            if problem:
+                return f"field {field.name} {problem}"
+        return None
+    accepted = _ACCEPTED[str(arrow_type)]
+    return None if str(found) in accepted else f"has type {found}, expected {accepted[0]}"
+
+
+def _conforming_columns(described: dict[str, duckdb.DuckDBPyType], table: str) -> str | None:
+    """A projection that makes a table's columns read as the schema's; None when they already do.
 
     S3 Metadata's timestamps have no zone (UTC by convention). Files written with a UTC zone, or in
     milli- or nanoseconds, are cast (the session zone is UTC), so results look the same whatever
-    wrote the files. Files in the schema's own form are read untouched.
+    wrote the files; a struct whose fields are timestamped so is cast as a whole. A column added in
+    2026 (ADDED_IN_2026) that a 2025 export lacks reads as a typed NULL, so the catalog's queries
+    run on both layouts. Files in the schema's own form are read untouched; otherwise the schema's
+    columns come first, in its order, then any extra columns as they are.
     """
-    timestamps = {f.name for f in schema if str(f.type).startswith("timestamp")}
-    odd = {c for c in timestamps
-           if described.get(c, "TIMESTAMP").startswith("TIMESTAMP") and described[c] != "TIMESTAMP"}
-    if not odd:
+    schema = TABLES[table]
+    casts: dict[str, str] = {}
+    for f in schema:
+        found = described.get(f.name)
+        if found is None:
+            if f.name in ADDED_IN_2026[table]:
+                casts[f.name] = f"CAST(NULL AS {_duck_type(f.type)}) AS {_quoted(f.name)}"
+        elif _needs_cast(f.type, found):
+            casts[f.name] = f"CAST({_quoted(f.name)} AS {_duck_type(f.type)}) AS {_quoted(f.name)}"
+    if not casts:
         return None
+    ordered = [casts.get(f.name, _quoted(f.name)) for f in schema if f.name in casts or f.name in described]
+    return ", ".join(ordered + [_quoted(c) for c in described if c not in schema.names])
 
-    def quoted(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-    return ", ".join(f"CAST({quoted(c)} AS TIMESTAMP) AS {quoted(c)}" if c in odd else quoted(c) for c in described)
+
+def _needs_cast(arrow_type: pa.DataType, found: duckdb.DuckDBPyType) -> bool:
+    """Whether a present column is a timestamp in another unit or zone (at any depth of a struct)."""
+    if pa.types.is_struct(arrow_type):
+        if found.id != "struct":
+            return False  # the schema check names the wrong type
+        children = dict(found.children)
+        return any(f.name in children and _needs_cast(f.type, children[f.name]) for f in arrow_type)
+    text = str(found)
+    return pa.types.is_timestamp(arrow_type) and text.startswith("TIMESTAMP") and text != "TIMESTAMP"
+
+
+def _mixed_layouts(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
+    """Whether the files' column names differ (2025 and 2026 exports side by side, say).
+
+    Read from the footers only. A difference in the root element's name alone (each writer names
+    it its own way) also counts: reading by name is then merely slower, never wrong.
+    """
+    if len(files) < 2:
+        return False
+    count = con.execute("SELECT count(DISTINCT names) FROM (SELECT list(name || ':' || coalesce(num_children, 0) "
+                        "ORDER BY name) AS names FROM parquet_schema($files) GROUP BY file_name)",
+                        {"files": files}).fetchone()
+    return bool(count and count[0] > 1)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _first_line(exc: BaseException) -> str:
@@ -266,12 +362,12 @@ def _as_list(value: Any) -> list[str]:
     return [os.fspath(v) for v in value]
 
 
-ICEBERG_TABLES = ("journal", "inventory")
+ICEBERG_TABLES = ("journal", "inventory", "annotation")
 _SAFE_LOCATION = re.compile(r"^[^\x00-\x1f\x7f'\\]+$")  # no control characters, quotes or backslashes
 
 
 def _iceberg_tables(value: Any) -> dict[str, str]:
-    """--iceberg values, `journal=LOCATION` / `inventory=LOCATION` (or a dict), checked."""
+    """--iceberg values, `journal=LOCATION` / `inventory=LOCATION` / `annotation=LOCATION` (or a dict), checked."""
     if value is None:
         return {}
     items = value.items() if isinstance(value, dict) else []
@@ -286,7 +382,8 @@ def _iceberg_tables(value: Any) -> dict[str, str]:
     tables: dict[str, str] = {}
     for table, location in items:
         if table not in ICEBERG_TABLES:
-            raise BadInput(f"--iceberg {table}=...: unknown table {table!r} (expected journal or inventory)")
+            raise BadInput(f"--iceberg {table}=...: unknown table {table!r} "
+                           f"(expected {', '.join(ICEBERG_TABLES[:-1])} or {ICEBERG_TABLES[-1]})")
         if not location or not _SAFE_LOCATION.match(location):
             raise BadInput(f"--iceberg {table}=: refused location {location!r} (empty, or holds a quote, "
                            "backslash or control character)")
@@ -307,7 +404,7 @@ def _metadata_location(location: str) -> str:
             keys = [o["Key"] for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
         except Exception as exc:
-            raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from None
+            raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from exc
         names = [k.rsplit("/", 1)[-1] for k in keys if k.endswith(".metadata.json")]
         base = f"s3://{bucket}/{prefix}"
     else:

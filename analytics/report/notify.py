@@ -1,4 +1,4 @@
-"""Report notifications: an SNS publish (boto3) and a webhook POST (urllib), each reporting its outcome.
+"""Report notifications: an SNS publish (boto3) and a webhook POST (urllib3), each reporting its outcome.
 
 A notification never raises: each channel returns {"channel", "target", "ok", "error", "findings"}
 and the report records the list, so a failed delivery never loses the report; the CLI turns a
@@ -8,9 +8,8 @@ sent when there are none.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 from ..values import jsonable
@@ -25,7 +24,8 @@ def payload(report, min_severity: str, limit: int = SNS_LIMIT) -> dict[str, Any]
         return None
     doc = {"source": "s3meta report", "generated_at": jsonable(report.generated_at),
            "window": {"since": jsonable(report.since), "until": jsonable(report.until)},
-           "new_findings": len(findings), "findings": [f.to_dict() for f in findings], "truncated": False}
+           "new_findings": len(findings), "findings": [f.to_dict() for f in findings], "truncated": False,
+           "notes": list(getattr(report, "notes", []))}
     while len(json.dumps(doc, ensure_ascii=False).encode("utf-8")) > limit and doc["findings"]:
         doc["findings"] = doc["findings"][: len(doc["findings"]) // 2]
         doc["truncated"] = True
@@ -58,24 +58,164 @@ def _region(arn: str) -> str | None:
     return parts[3] if len(parts) > 3 and parts[3] else None
 
 
-def send_webhook(url: str, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
-    result = {"channel": "webhook", "target": _redacted(url), "ok": False, "error": None,
-              "findings": len(message["findings"])}
-    body = json.dumps(message, ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8",
-                                              "User-Agent": "s3meta-report"})
+def check_url(url: Any) -> str:
+    """The webhook URL if it can be POSTed to (http or https, with a host); ValueError saying why not."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("expected an http:// or https:// URL")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the user's URL
-            result["status"] = response.status
-            result["ok"] = 200 <= response.status < 300
-            if not result["ok"]:
-                result["error"] = f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        result["status"], result["error"] = exc.code, f"HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        result["error"] = " ".join(str(getattr(exc, "reason", exc)).split())[:300]
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        # file://, ftp://, data: ... would read or write something else than a receiver's HTTP endpoint.
+        raise ValueError(f"unsupported scheme {parts.scheme.lower()!r}: a webhook is an http:// or https:// URL"
+                         if parts.scheme else "no scheme: a webhook is an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("the URL names no host")
+    return url.strip()
+
+
+class _Undelivered(Exception):
+    """A webhook POST that did not get a response; the message says why, without the URL's secrets."""
+
+
+def send_webhook(url: str, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """POST the message as JSON; the outcome says whether a 2xx came back within `timeout` seconds.
+
+    Never raises and never follows a redirect: a 3xx is a failed delivery naming where it pointed.
+    """
+    result: dict[str, Any] = {"channel": "webhook", "target": _redacted(url), "ok": False, "error": None,
+                              "findings": len(message["findings"])}
+    try:
+        status, reason, location = _post(check_url(url), json.dumps(message, ensure_ascii=False).encode("utf-8"),
+                                         timeout)
+    except (ValueError, _Undelivered) as exc:
+        result["error"] = _scrub(str(exc), url)
+        return result
+    except Exception as exc:  # any failure is reported, never raised: the report must survive it
+        result["error"] = _scrub(f"{type(exc).__name__}: {exc}", url)
+        return result
+    result["status"] = status
+    result["ok"] = 200 <= status < 300
+    if 300 <= status < 400:
+        from urllib.parse import urljoin
+
+        target = _redacted(urljoin(url, location)) if location else None
+        where = target or "nowhere (no Location header)"
+        hint = " (the same host over https: use the https:// URL)" if target and \
+            target == _redacted(url).replace("http://", "https://", 1) != _redacted(url) else ""
+        result["error"] = (f"HTTP {status} {reason}: redirect to {where}{hint} not followed; a POST is never "
+                           "re-sent to another address, configure the final URL")
+    elif not result["ok"]:
+        result["error"] = f"HTTP {status} {reason}".strip()
     return result
+
+
+def _post(url: str, body: bytes, timeout: float) -> tuple[int, str, str | None]:
+    """POST `body` to `url`: (status, reason, Location) within `timeout` seconds of wall-clock time.
+
+    urllib3 is the maintained client here because its settings say what the report needs and
+    urllib's do not: `redirect=False` (urllib follows a 302 by re-sending the POST as a GET without
+    its body, and reports the GET's 200), `retries=False` (a POST is not idempotent), and a status
+    line or header block that is not HTTP raises its ProtocolError instead of escaping as some other
+    exception. Its `Timeout(total=...)` bounds connecting and each read, but not a receiver that
+    trickles one header line every few seconds (each read succeeds in time). So the request runs on
+    a worker thread and the caller waits `timeout` seconds of wall-clock time, the DNS lookup
+    included (no socket timeout covers getaddrinfo); at the deadline the connection is shut, which
+    ends the worker's read, and the delivery has failed. The body of the answer is never read: the
+    status decides.
+    """
+    import socket
+    import threading
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    import urllib3
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    opened: list[socket.socket] = []  # what the deadline shuts
+
+    def watched(pool: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+        class Connection(pool.ConnectionCls):  # type: ignore[name-defined,misc]
+            def connect(self) -> None:
+                super().connect()
+                opened.append(self.sock)
+        return type(pool.__name__, (pool,), {"ConnectionCls": Connection})
+
+    # The standard proxy variables (HTTPS_PROXY, NO_PROXY...), as urllib honoured them.
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme.lower())
+    if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
+        proxy = None
+    settings: dict[str, Any] = {"timeout": urllib3.Timeout(total=timeout), "retries": False, "num_pools": 1}
+    manager = urllib3.ProxyManager(proxy, **settings) if proxy else urllib3.PoolManager(**settings)
+    manager.pool_classes_by_scheme = {"http": watched(HTTPConnectionPool), "https": watched(HTTPSConnectionPool)}
+    outcome: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            response = manager.request("POST", url, body=body, redirect=False, preload_content=False,
+                                       headers={"Content-Type": "application/json; charset=utf-8",
+                                                "User-Agent": "s3meta-report"})
+            outcome["answer"] = (response.status, response.reason or "", response.headers.get("Location"))
+            response.close()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=send, name="s3meta-webhook", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    try:
+        if worker.is_alive():
+            raise _Undelivered(f"no complete answer within {timeout:g} s (the deadline for the whole request)")
+        if "error" in outcome:
+            raise _Undelivered(_describe(outcome["error"])) from None
+        return outcome["answer"]
+    finally:
+        for sock in opened:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        manager.clear()
+
+
+def _describe(exc: BaseException) -> str:
+    """A urllib3 failure in words: its own messages name connection objects and URLs."""
+    import urllib3.exceptions as e
+
+    inner = exc
+    while isinstance(inner, e.HTTPError) and inner.args and isinstance(inner.args[-1], BaseException):
+        inner = inner.args[-1]  # ProtocolError('Connection aborted.', BadStatusLine(...)) and the like
+    text = " ".join(str(inner).split())[:200]
+    if isinstance(exc, e.NameResolutionError):
+        return "cannot resolve the host name"
+    if isinstance(exc, (e.NewConnectionError, e.ConnectTimeoutError)):
+        cause = exc.__cause__ or exc.__context__
+        reason = getattr(cause, "strerror", None) or text.split(": ")[-1]
+        return f"cannot connect: {reason}"
+    if isinstance(exc, e.SSLError):
+        return f"TLS failed: {text}"
+    if isinstance(exc, e.ReadTimeoutError):
+        return "no answer in time"
+    if isinstance(exc, e.ProtocolError):
+        return f"the answer is not valid HTTP: {type(inner).__name__}: {text}" if inner is not exc else \
+            f"the answer is not valid HTTP: {text}"
+    return f"{type(inner).__name__}: {text}"
+
+
+def _scrub(text: str, url: str) -> str:
+    """One line, at most 300 characters, with no part of the URL that may hold a secret."""
+    from urllib.parse import urlsplit
+
+    text = " ".join(text.split())
+    with contextlib.suppress(ValueError):
+        parts = urlsplit(url)
+        for secret in (url, parts.path, parts.query, parts.password, parts.username):
+            if secret and len(secret) > 1:
+                text = text.replace(secret, "…")
+    return text[:300]
 
 
 def _redacted(url: str) -> str:
@@ -108,4 +248,4 @@ def notify(report, sns_topic_arn: str | None = None, webhook_url: str | None = N
     return outcomes
 
 
-__all__ = ["notify", "payload", "send_sns", "send_webhook"]
+__all__ = ["check_url", "notify", "payload", "send_sns", "send_webhook"]

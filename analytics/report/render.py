@@ -77,6 +77,8 @@ def render_markdown(report: Report) -> str:
     out.write("# S3 Metadata anomaly report\n\n")
     out.write(f"Window {_md(d['window']['since'])} to {_md(d['window']['until'])} (UTC); baseline from "
               f"{_md(d['baseline']['since'])} (observed from {_md(d['baseline']['observed_since'])}).\n\n")
+    for note in d["notes"]:
+        out.write(f"> **{_md(note, 1000)}**\n\n")
     counts = ", ".join(f"{n} {s}" for s, n in reversed(list(report.stats["by_severity"].items())) if n)
     out.write(f"**{len(report.findings)} findings** ({counts or 'none'}); {report.stats['new_findings']} new. "
               f"{report.stats['window_events']} journal records in the window.\n\n")
@@ -120,6 +122,7 @@ th{background:#f5f7fa;font-weight:600}.sev{font-weight:700;text-transform:upperc
 details{margin:6px 0;border:1px solid #e3e7ed;border-radius:4px;padding:6px 10px}
 summary{cursor:pointer}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;
 word-break:break-all}.charts{display:flex;flex-wrap:wrap;gap:18px}.legend span{margin-right:12px}
+.note{background:#fff3bf;padding:6px 10px;border-radius:4px}
 """
 _COLORS = {"CREATE": "#4c6ef5", "UPDATE_METADATA": "#20c997", "DELETE_MARKER": "#f76707", "DELETE": "#c92a2a"}
 _MARK_COLORS = {"critical": "#8b0000", "high": "#d9480f", "medium": "#f59f00"}
@@ -140,6 +143,7 @@ def render_html(report: Report) -> str:
              f"<p class=\"meta\">Window {_e(d['window']['since'])} to {_e(d['window']['until'])} UTC; "
              f"baseline from {_e(d['baseline']['since'])} (observed from {_e(d['baseline']['observed_since'])}); "
              f"generated {_e(d['generated_at'])}.</p>"]
+    parts.extend(f"<p class=\"note\">{_e(note)}</p>" for note in d["notes"])
     sev = report.stats["by_severity"]
     parts.append("<p>" + " ".join(f"<span class=\"sev {s}\"><span>{_e(sev[s])} {_e(s)}</span></span>"
                                   for s in reversed(SEVERITIES)) +

@@ -3,8 +3,12 @@
 One aggregate query (detect_activity) reads the journal once for the window and the baseline;
 each detector that needs row-level facts declares its evidence query (analytics.detectors.register),
 which runs over the window only. With a state (analytics.report.state) the window starts at the
-last watermark minus an overlap, already-reported events are dropped, and findings reported before
-are marked "new": false.
+last watermark minus an overlap (reaching back at most `max_catch_up`), already-reported events
+are dropped, and findings reported before are marked "new": false.
+
+"In the window" has one meaning everywhere: since <= record_timestamp < until. While the baseline
+actually observed is shorter than `min_baseline` the report is learning: novelty is not evidence,
+so findings that rest on the baseline are held at info (see analytics.detectors.run_all).
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from .. import detectors as _detectors
+from ..catalog import Query
 from ..detectors import DETECTORS, SEVERITIES, Finding, Inputs, severity_rank
 from ..errors import BadInput
 from ..params import parse_duration, parse_timestamp, utc_naive
 from ..values import jsonable
 from .config import Config, load_config
 from .render import RENDERERS, chart_data
-from .state import State, event_id
+from .rules import findings as rule_findings
+from .state import State, event_id, lock
 
 SCHEMA_VERSION = 1
 _SAMPLED_FINDINGS = 20  # delete findings that get sample keys (one small query each)
@@ -45,6 +51,17 @@ class Report:
     state: State | None = None
     # First sightings in this run (value -> first time), for the state's first-seen sets.
     sightings: tuple = ((), ())
+    min_baseline: timedelta = timedelta(0)  # below this much observed baseline, the report is learning
+    skipped_since: datetime | None = None  # the catch-up cap left [skipped_since, since) unreported
+    notes: list[str] = field(default_factory=list)  # what a reader must know about this run, one line each
+
+    @property
+    def baseline_hours(self) -> float:
+        return round((self.since - self.observed_since).total_seconds() / 3600, 2)
+
+    @property
+    def learning(self) -> bool:
+        return self.since - self.observed_since < self.min_baseline
 
     # --- decisions --------------------------------------------------------------------------------
     def at_or_above(self, severity: str, new_only: bool = True) -> list[Finding]:
@@ -64,8 +81,12 @@ class Report:
             "generated_at": jsonable(self.generated_at),
             "window": {"since": jsonable(self.since), "until": jsonable(self.until)},
             "baseline": {"since": jsonable(self.baseline_since), "until": jsonable(self.since),
-                         "observed_since": jsonable(self.observed_since),
-                         "hours": round((self.since - self.observed_since).total_seconds() / 3600, 2)},
+                         "observed_since": jsonable(self.observed_since), "hours": self.baseline_hours,
+                         "learning": self.learning,
+                         "min_hours": round(self.min_baseline.total_seconds() / 3600, 2)},
+            "skipped": {"since": jsonable(self.skipped_since), "until": jsonable(self.since)}
+            if self.skipped_since else None,
+            "notes": list(self.notes),
             "findings": [f.to_dict() for f in self.findings],
             "stats": jsonable(self.stats),
             "notifications": jsonable(self.notifications),
@@ -82,37 +103,77 @@ class Report:
 
     # --- state ---------------------------------------------------------------------------------------
     def commit(self, state: State | None = None) -> State | None:
-        """Record this run in the state (watermark, sightings, reported findings and events) and save it."""
+        """Record this run in the state (watermark, sightings, reported findings and events) and save it.
+
+        Saving takes the state's lock (unless this process holds it already, as `scheduled` does)
+        and refuses, with StateChanged, to overwrite a state another run saved after this one read it.
+        """
         state = state or self.state
         if state is None:
             return None
-        state.record(self)
-        if state.path is not None:
-            state.save()
+        with state.updating() if state.path is not None else contextlib.nullcontext():
+            state.record(self)
         return state
 
 
+class Window(NamedTuple):
+    """A report window [since, until), and where the catch-up cap made it start later than asked."""
+
+    since: datetime
+    until: datetime
+    skipped_since: datetime | None = None  # [skipped_since, since) is not reported
+
+
 def resolve_window(now: datetime, since: Any = None, until: Any = None, state: State | None = None,
-                   overlap: timedelta = timedelta(hours=1)) -> tuple[datetime, datetime]:
-    """[since, until): until defaults to now; since to the state's watermark minus the overlap, else 24h."""
+                   config: Config | None = None) -> Window:
+    """[since, until): until defaults to now; since to the state's watermark minus the overlap, else 24h.
+
+    `until` may lie at most `clock_skew` after now: a report cannot cover the future, and a state
+    would keep a future watermark. A state whose watermark lies after now is a one-line error
+    naming the file and the fix. From a watermark older than `max_catch_up` the window starts at
+    until - max_catch_up, and `skipped_since` says what is left out.
+    """
+    config = config or Config()
+
     def stamp(value: Any, reference: datetime, name: str) -> datetime:
         if isinstance(value, datetime):
             return utc_naive(value)
         try:
             return parse_timestamp(str(value), reference)
         except ValueError as exc:
-            raise BadInput(f"--{name}: {exc} (got {str(value)[:60]!r})") from None
+            raise BadInput(f"{name}: {exc} (got {str(value)[:60]!r})") from exc
 
+    latest = now + config.clock_skew
     end = stamp(until, now, "until") if until is not None else now
+    if end > latest:
+        raise BadInput(f"until {end.isoformat()} is after now ({now.isoformat(timespec='seconds')} UTC): a report "
+                       f"cannot cover the future (clock_skew allows {_hours(config.clock_skew)})")
+    skipped = None
     if since is not None:
         start = stamp(since, end, "since")
     elif state is not None and state.watermark is not None:
-        start = min(state.watermark - overlap, end)
+        mark = state.watermark.isoformat()
+        if state.watermark > latest:
+            raise BadInput(f"state file {state.path}: its watermark {mark} is after now "
+                           f"({now.isoformat(timespec='seconds')} UTC), so every window would be empty (a run was "
+                           "given a future --until, or a clock was wrong): run once with --since, such as "
+                           "--since 24h, to reset it")
+        start = state.watermark - config.overlap
+        if start >= end:
+            raise BadInput(f"state file {state.path}: its watermark {mark} minus the overlap is not before --until "
+                           f"{end.isoformat()}: that window was reported already (give --since to report it again)")
+        if start < end - config.max_catch_up:
+            skipped, start = start, end - config.max_catch_up
     else:
         start = end - timedelta(hours=24)
     if start >= end:
         raise BadInput(f"the report window is empty: since {start.isoformat()} is not before until {end.isoformat()}")
-    return start, end
+    return Window(start, end, skipped)
+
+
+def _hours(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:g} h" if hours >= 1 else f"{delta.total_seconds() / 60:g} min"
 
 
 def run(session, since: Any = None, until: Any = None, baseline: Any = None,
@@ -123,34 +184,46 @@ def run(session, since: Any = None, until: Any = None, baseline: Any = None,
     `baseline` a duration (default: the config's, 14d). `config` is a Config or a TOML file with a
     [report] table. `state` is a State or a state file path: it supplies the default `since`, the
     first-seen sets and what was reported before; call `Report.commit()` to record this run in it.
+    A state given as a path is read under its lock, held while the run lasts: a run while a
+    scheduled one holds it is StateLocked (exit 3), and `commit()` takes the lock again to save.
     """
     if not isinstance(config, Config):
         config = load_config(config) if config is not None else Config()
-    if state is not None and not isinstance(state, State):
-        state = State.load(state)
+    with contextlib.ExitStack() as stack:
+        if state is not None and not isinstance(state, State):
+            stack.enter_context(lock(state))
+            state = State.load(state)
+        return _run(session, since, until, baseline, config, state)
+
+
+def _run(session, since: Any, until: Any, baseline: Any, config: Config, state: State | None) -> Report:
     now = session.clock()
-    start, end = resolve_window(now, since, until, state, config.overlap)
+    start, end, skipped = resolve_window(now, since, until, state, config)
     span = config.baseline
     if baseline is not None:
         span = baseline if isinstance(baseline, timedelta) else parse_duration(str(baseline))
         if span is None:
-            raise BadInput(f"--baseline: expected a duration such as 7d or 14d (got {str(baseline)[:60]!r})")
+            raise BadInput(f"baseline: expected a duration such as 7d or 14d (got {str(baseline)[:60]!r})")
     window = {"baseline_since": start - span, "since": start, "until": end}
     results: list[Any] = []
 
-    def query(name: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    def query(name: str | Query, values: dict[str, Any]) -> list[dict[str, Any]]:
         result = session.run(name, values)
         results.append(result)
         return result.arrow().to_pylist(maps_as_pydicts="strict")
 
     activity = query("detect_activity", window)
     seen = state.events if state is not None else {}
+    # A baseline asked to be shorter than min_baseline can never cover it: the shorter one is the bar.
     inputs = Inputs(since=start, until=end, baseline_since=window["baseline_since"], activity=activity,
                     known_ips=dict(state.first_seen_ips) if state else {},
-                    known_requesters=dict(state.first_seen_requesters) if state else {})
+                    known_requesters=dict(state.first_seen_requesters) if state else {},
+                    min_baseline=min(config.min_baseline, span))
     _fetch_evidence(session, query, inputs, config, window, seen)
 
-    findings = _detectors.run_all(inputs, config.detectors, config.allowlist, config.encryption_rules)
+    findings = _detectors.worst_first(
+        _detectors.run_all(inputs, config.detectors, config.allowlist, config.encryption_rules)
+        + rule_findings(config.rules, query, window))
     for f in [f for f in findings if f.sample][:_SAMPLED_FINDINGS]:
         params = {k: v for k, v in f.sample.items() if v is not None}
         params["until"] = params["until"] + timedelta(microseconds=1)
@@ -167,11 +240,23 @@ def run(session, since: Any = None, until: Any = None, baseline: Any = None,
             if value is not None and (value not in into or r["first_seen"] < into[value]):
                 into[value] = r["first_seen"]
 
-    return Report(generated_at=now, since=start, until=end, baseline_since=window["baseline_since"],
-                  observed_since=inputs.observed_start(), findings=findings,
-                  stats=_stats(session, results, activity, findings), config=config,
-                  charts=chart_data(activity, start, end, findings), state=state,
-                  sightings=(tuple(ips.items()), tuple(requesters.items())))
+    report = Report(generated_at=now, since=start, until=end, baseline_since=window["baseline_since"],
+                    observed_since=inputs.observed_start(), findings=findings,
+                    stats=_stats(session, results, activity, findings), config=config,
+                    charts=chart_data(activity, start, end, findings), state=state,
+                    sightings=(tuple(ips.items()), tuple(requesters.items())),
+                    min_baseline=inputs.min_baseline, skipped_since=skipped)
+    if skipped is not None:
+        report.notes.append(
+            f"catch-up capped: the state's watermark is {(skipped + config.overlap).isoformat()}, older than "
+            f"max_catch_up ({_hours(config.max_catch_up)}); {skipped.isoformat()} to {start.isoformat()} is not "
+            f"reported (run s3meta report --since {skipped.isoformat()} --until {start.isoformat()} to cover it)")
+    if report.learning:
+        report.notes.append(
+            f"learning: the baseline covers {report.baseline_hours:g} h, less than min_baseline "
+            f"({_hours(report.min_baseline)}): new requesters and IPs are not reported, and findings that "
+            "compare with the baseline are held at info; only absolute rules can page")
+    return report
 
 
 def _fetch_evidence(session, query, inputs: Inputs, config: Config, window: dict[str, Any],
@@ -211,14 +296,15 @@ def scheduled(open_session: Callable[[], Any], config: Config, *, state_path: st
     notification, makes the next run read this window again rather than lose it. `open_session`
     is called once the lock is held; `write` receives the report before the state advances.
     """
-    from .notify import notify
-    from .state import lock
+    from .notify import check_url, notify
 
+    if webhook_url:
+        try:
+            check_url(webhook_url)
+        except ValueError as exc:
+            raise BadInput(f"--webhook: {exc}") from None
     with contextlib.ExitStack() as stack:
-        state = None
-        if state_path:
-            stack.enter_context(lock(state_path))
-            state = State.load(state_path)
+        state = stack.enter_context(State.locked(state_path)) if state_path else None
         with open_session() as session:
             report = run(session, since=since, until=until, baseline=baseline, config=config, state=state)
         channels = config.notify
@@ -253,4 +339,4 @@ def _stats(session, results, activity_rows, findings) -> dict[str, Any]:
     return stats
 
 
-__all__ = ["Report", "run", "resolve_window", "scheduled", "SCHEMA_VERSION"]
+__all__ = ["Report", "Window", "run", "resolve_window", "scheduled", "SCHEMA_VERSION"]
