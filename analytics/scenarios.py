@@ -8,7 +8,8 @@ night of the data set, so the baseline knows them as well as the window does.
 
 Attacks (the S3 attacks of 2024-2025, and MITRE ATT&CK T1485.001):
   sse-c-ransomware     a known account's stolen key rewrites objects in place with SSE-C (the
-                       "Codefinger" campaign): unreadable without the attacker's key
+                       "Codefinger" campaign): unreadable without the attacker's key; then S3
+                       Lifecycle, under the rule the attacker set, expires them
   lifecycle-abuse      a lifecycle rule set to expire everything: delete markers by S3 Lifecycle in
                        a versioned bucket, permanent deletes in an unversioned one
   low-and-slow         a few delete markers an hour for a day, by a known account from a new address
@@ -63,8 +64,8 @@ _MIB = 1 << 20
 _URLSAFE = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", np.uint8)
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 _ALNUM_UP = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", np.uint8)
-_JOURNAL_COLUMNS = ("bucket", "key", "version_id", "record_type", "record_timestamp", "requester",
-                    "source_ip_address")
+_JOURNAL_COLUMNS = ("bucket", "key", "version_id", "sequence_number", "record_type", "record_timestamp",
+                    "requester", "source_ip_address")
 
 
 def _prefix(key: str) -> str:
@@ -79,8 +80,10 @@ class Background:
 
     `objects` maps (bucket, key) to the current version's inventory row (delete markers left
     out); `last_touch` to the time of the key's newest journal record; `journal_versions` holds the
-    (bucket, key, version_id) with a CREATE or UPDATE_METADATA record not made by S3 Lifecycle: a
-    later change to those can be set against the state the journal shows. Scenarios claim the keys they use, so no two
+    (bucket, key, version_id) of each key's newest CREATE or UPDATE_METADATA record not made by S3
+    Lifecycle: a later change to those can be set against the state the journal shows. (A key whose
+    newest version was deleted for good has an older one current, which the journal's last write
+    does not describe: it is left out.) Scenarios claim the keys they use, so no two
     touch the same object, and update `objects` as they write.
     """
 
@@ -109,12 +112,19 @@ class Background:
         touched = journal.group_by(["bucket", "key"]).aggregate([("record_timestamp", "max")])
         last_touch = dict(zip(zip(touched["bucket"].to_pylist(), touched["key"].to_pylist(), strict=True),
                               touched["record_timestamp_max"].to_pylist(), strict=True))
-        rows = journal.select(["bucket", "key", "version_id", "record_type", "requester", "source_ip_address"])
+        rows = journal.select(["bucket", "key", "version_id", "sequence_number", "record_type", "requester",
+                               "source_ip_address"])
         columns = {name: rows[name].to_pylist() for name in rows.column_names}
-        # Versions with a record the detectors can set a later change against (Lifecycle's are left out).
-        created = {(b, k, v) for b, k, v, t, who in zip(columns["bucket"], columns["key"], columns["version_id"],
-                                                        columns["record_type"], columns["requester"], strict=True)
-                   if t in ("CREATE", "UPDATE_METADATA") and who != schema.LIFECYCLE_PRINCIPAL}
+        # The version of each key's newest record the detectors set a later change against (Lifecycle's
+        # are left out, as detect_rewrites leaves them out).
+        newest_write: dict[tuple[str, str], tuple[str, str | None]] = {}
+        for b, k, v, seq, t, who in zip(columns["bucket"], columns["key"], columns["version_id"],
+                                        columns["sequence_number"], columns["record_type"], columns["requester"],
+                                        strict=True):
+            if t in ("CREATE", "UPDATE_METADATA") and who != schema.LIFECYCLE_PRINCIPAL:
+                if seq > newest_write.get((b, k), ("", None))[0]:
+                    newest_write[(b, k)] = (seq, v)
+        created = {(b, k, v) for (b, k), (_, v) in newest_write.items()}
         ips: dict[str, Counter] = {}
         for requester, ip in zip(columns["requester"], columns["source_ip_address"], strict=True):
             if requester is not None and ip is not None:
@@ -277,18 +287,28 @@ def _window(rows: list[dict]) -> dict:
 # --- attacks ---------------------------------------------------------------------------------------------
 
 def sse_c_ransomware(bg: Background, rng: np.random.Generator, records: Records) -> dict:
-    """Codefinger (2025): a stolen key of a known account rewrites objects in place under SSE-C."""
-    t0 = _attack_start(bg, rng, 2 * HOUR)
+    """Codefinger (2025): a stolen key of a known account rewrites objects in place under SSE-C, then sets
+    a lifecycle rule that expires them (the rule change is in CloudTrail; the journal shows S3
+    Lifecycle's delete markers on the rewritten objects). The campaign's rule expires them within days;
+    here Lifecycle's run follows the rewrites within the hour, so one daily window holds the whole incident.
+    """
+    t0 = _attack_start(bg, rng, 5 * HOUR)
     victims = bg.pick(rng, bg.live(PROD, ("reports/", "exports/"), untouched_since=t0, with_history=True,
                                    where=lambda r: r["encryption_status"] != "SSE-C"),
-                      bg.scale(250, 60, 400), "sse-c-ransomware")
+                      bg.scale(100, 80, 400), "sse-c-ransomware")
     ip = ATTACKER_IPS["sse-c-ransomware"]
     rows = [records.rewrite(rng, obj, t, PARTNER_ACCOUNT, ip, encryption="SSE-C", kms_key_arn=None)
             for obj, t in zip(victims, _times(rng, t0, 90 * 60 * 1000 * MS, len(victims)), strict=True)]
+    # Lifecycle's run starts a little after the last rewrite and takes the objects in an order of its own.
+    run = rows[-1]["record_timestamp"] + int(rng.integers(5, 30)) * timedelta(minutes=1)
+    order = rng.permutation(len(rows))
+    expired = [records.marker(rng, PROD, rows[i]["key"], t, schema.LIFECYCLE_PRINCIPAL, None)
+               for i, t in zip(order, _times(rng, run, 2 * HOUR, len(rows)), strict=True)]
     return {"bucket": PROD, "actor": PARTNER_ACCOUNT, "ip": ip, "count": len(rows),
             "prefixes": dict(sorted(Counter(_prefix(r["key"]) for r in rows).items())),
             "keys": [r["key"] for r in rows], "previous_encryption": dict(sorted(Counter(
-                str(v["encryption_status"]) for v in victims).items())), **_window(rows)}
+                str(v["encryption_status"]) for v in victims).items())), **_window(rows),
+            "expired": {"requester": schema.LIFECYCLE_PRINCIPAL, "count": len(expired), **_window(expired)}}
 
 
 def lifecycle_abuse(bg: Background, rng: np.random.Generator, records: Records) -> dict:

@@ -516,7 +516,12 @@ def test_lifecycle_abuse_is_high_per_prefix_in_both_kinds_of_bucket(attacked):
             assert f.severity == "high" and f.evidence["count"] >= count
             assert f.first_seen >= datetime.fromisoformat(facts[part]["since"]) - timedelta(hours=1)
             assert f.evidence["sample_keys"] and all(k.startswith(prefix) for k in f.evidence["sample_keys"])
-    assert flagged == {}  # the nightly-lifecycle twin's staging/ prefix stays quiet
+    # Besides: the expiration that follows the SSE-C rewrites, at least where most of them were; nothing
+    # else (the nightly-lifecycle twin's prefix stays quiet).
+    ransom = attacked[0]["sse-c-ransomware"]
+    expired = flagged[(ransom["bucket"], max(ransom["prefixes"], key=ransom["prefixes"].get), "lifecycle")]
+    assert expired.severity == "high" and expired.evidence["requester"] == ransom["expired"]["requester"]
+    assert set(flagged) <= {(ransom["bucket"], prefix, "lifecycle") for prefix in ransom["prefixes"]}
 
 
 def test_low_and_slow_is_high_and_says_what_was_deleted(attacked):
@@ -584,6 +589,28 @@ def test_twins_add_no_finding_at_medium_or_above(tmp_path):
         loud.append(sorted((f.detector, f.bucket, f.severity, f.title) for r in runs for f in r.findings
                            if severity_rank(f.severity) >= severity_rank("medium")))
     assert loud[0] == loud[1]
+
+
+def test_one_sse_c_attack_is_one_incident(tmp_path):
+    """Codefinger end to end: the SSE-C rewrites, the weaker encryption they leave, the new address and
+    S3 Lifecycle expiring the objects afterwards are one incident (grouped by actor, then by bucket,
+    prefix and time), and the incident holds nothing else at medium or above."""
+    incidents = pytest.importorskip("analytics.report.incidents")
+    manifest = fixtures.generate(tmp_path, rows=12000, seed=2, days=14, end=END, incidents=False,
+                                 scenarios=("sse-c-ransomware",))
+    facts = manifest["scenarios"]["sse-c-ransomware"]
+    with analytics.connect(data=tmp_path) as session:
+        result = report.run(session, since=END - DAY, until=END)
+    (ransom,) = by_actor(result, facts, "sse_c_ransomware")
+    (incident,) = [i for i in incidents.group(result.findings) if ransom in i.findings]
+    members = {(f.detector, f.evidence.get("requester")) for f in incident.findings}
+    assert {("sse_c_ransomware", facts["actor"]), ("lifecycle_expiration", facts["expired"]["requester"]),
+            ("new_source_ip", facts["actor"])} <= members
+    assert incident.severity == "critical" and incident.worst is ransom and facts["ip"] in incident.source_ips
+    for f in incident.findings:
+        if severity_rank(f.severity) >= severity_rank("medium"):
+            assert f.bucket == facts["bucket"], f.title
+            assert f.evidence["requester"] in (facts["actor"], facts["expired"]["requester"]), f.title
 
 
 # --- the same findings on Athena (moto: the queries' results canned from the DuckDB run) --------------------

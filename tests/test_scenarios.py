@@ -73,6 +73,16 @@ def test_sse_c_ransomware_rewrites_existing_objects_in_place(planted):
         assert before and before[-1]["encryption_status"] != "SSE-C" and before[-1]["size"] == r["size"]
         assert before[-1]["version_id"] != r["version_id"]  # a new version: the old one is still there
     assert datetime.fromisoformat(f["until"]) - datetime.fromisoformat(f["since"]) <= timedelta(minutes=90)
+    # Then S3 Lifecycle, under the rule the attacker set, expires each rewritten object: a delete marker
+    # on top of the SSE-C version, within the hour after the last rewrite.
+    expired = [r for r in planted.j if r["requester"] == LIFECYCLE and r["key"] in set(f["keys"])
+               and r["record_timestamp"] >= datetime.fromisoformat(f["since"])]
+    assert len(expired) == f["expired"]["count"] == f["count"] and in_last_day(expired)
+    assert all(r["is_delete_marker"] and r["source_ip_address"] is None for r in expired)
+    assert timedelta(0) < datetime.fromisoformat(f["expired"]["since"]) - datetime.fromisoformat(f["until"]) \
+        <= timedelta(hours=1)
+    current = {(r["bucket"], r["key"]): r for r in sorted(planted.inv, key=lambda r: r["sequence_number"])}
+    assert all(current[(f["bucket"], k)]["is_delete_marker"] for k in f["keys"])
 
 
 def test_lifecycle_abuse_expires_everything_over_five_hours(planted):
