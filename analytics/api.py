@@ -22,9 +22,16 @@ class Session:
 
     def __init__(self, engine: Engine, catalog: Catalog | None = None, clock: Clock | None = None):
         self.engine = engine
-        self.catalog = catalog if catalog is not None else _catalog.shipped()
+        self._catalog = catalog
         self.clock = clock or _params.utcnow
         self.history: list[dict[str, Any]] = []  # each run's statistics, for cost and scan totals
+
+    @property
+    def catalog(self) -> Catalog:
+        # Loaded on first use: ad-hoc SQL never needs it, and parsing every query file costs ~50 ms.
+        if self._catalog is None:
+            self._catalog = _catalog.shipped()
+        return self._catalog
 
     # --- the catalog ---------------------------------------------------------------------------
     def queries(self) -> list[Query]:
@@ -47,19 +54,25 @@ class Session:
         return self.engine.render(query.sql, bound)
 
     # --- running -------------------------------------------------------------------------------
-    def run(self, name: str | Query, values: dict[str, Any] | None = None, **kwargs: Any) -> Result:
-        """Run a catalog query; parameters as a dict and/or keyword arguments (`since="24h"`)."""
-        query, bound = self.bind(name, values, **kwargs)
-        execution = self.engine.execute(query.sql, bound)
-        self.history.append(execution.stats)
-        return Result(execution.table, query.sql, bound, execution.stats, query=query.name)
+    def run(self, name: str | Query, values: dict[str, Any] | None = None, *, stream: bool = False,
+            **kwargs: Any) -> Result:
+        """Run a catalog query; parameters as a dict and/or keyword arguments (`since="24h"`).
 
-    def sql(self, text: str) -> Result:
+        With `stream=True` the rows are not read yet: `result.batches()` hands them on batch by batch
+        (read them before the session runs another query). A parameter named `stream` goes in `values`.
+        """
+        query, bound = self.bind(name, values, **kwargs)
+        return self._result(query.sql, bound, stream, query=query.name)
+
+    def sql(self, text: str, *, stream: bool = False) -> Result:
         """Run one ad-hoc read-only statement; anything else is refused before it runs."""
         statement = self.engine.check_read_only(text)
-        execution = self.engine.execute(statement)
-        self.history.append(execution.stats)
-        return Result(execution.table, statement, {}, execution.stats)
+        return self._result(statement, {}, stream)
+
+    def _result(self, sql: str, bound: dict[str, Any], stream: bool, query: str | None = None) -> Result:
+        answer = self.engine.stream(sql, bound)
+        self.history.append(answer.stats)  # the same dict: rows and time fill in as the answer is read
+        return Result(answer if stream else answer.read_all(), sql, bound, answer.stats, query=query)
 
     def totals(self) -> dict[str, Any]:
         """Queries run in this session, with the bytes scanned and estimated cost (Athena) summed."""

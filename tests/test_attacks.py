@@ -595,14 +595,13 @@ def test_one_sse_c_attack_is_one_incident(tmp_path):
     """Codefinger end to end: the SSE-C rewrites, the weaker encryption they leave, the new address and
     S3 Lifecycle expiring the objects afterwards are one incident (grouped by actor, then by bucket,
     prefix and time), and the incident holds nothing else at medium or above."""
-    incidents = pytest.importorskip("analytics.report.incidents")
     manifest = fixtures.generate(tmp_path, rows=12000, seed=2, days=14, end=END, incidents=False,
                                  scenarios=("sse-c-ransomware",))
     facts = manifest["scenarios"]["sse-c-ransomware"]
     with analytics.connect(data=tmp_path) as session:
         result = report.run(session, since=END - DAY, until=END)
     (ransom,) = by_actor(result, facts, "sse_c_ransomware")
-    (incident,) = [i for i in incidents.group(result.findings) if ransom in i.findings]
+    (incident,) = [i for i in result.incidents if ransom in i.findings]
     members = {(f.detector, f.evidence.get("requester")) for f in incident.findings}
     assert {("sse_c_ransomware", facts["actor"]), ("lifecycle_expiration", facts["expired"]["requester"]),
             ("new_source_ip", facts["actor"])} <= members
@@ -611,6 +610,10 @@ def test_one_sse_c_attack_is_one_incident(tmp_path):
         if severity_rank(f.severity) >= severity_rank("medium"):
             assert f.bucket == facts["bucket"], f.title
             assert f.evidence["requester"] in (facts["actor"], facts["expired"]["requester"]), f.title
+    # What to run next: the restore plan for Lifecycle's markers, and what the attacker's account did.
+    commands = [step.argv[:4] for step in incident.steps]
+    assert ["s3meta", "query", "requester_activity", "-p"] in commands
+    assert ["s3meta", "restore-plan", "--requester", "s3.amazonaws.com"] in commands
 
 
 # --- the same findings on Athena (moto: the queries' results canned from the DuckDB run) --------------------
