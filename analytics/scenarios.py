@@ -40,7 +40,6 @@ from typing import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from analytics import schema
 from analytics.errors import BadInput
@@ -99,6 +98,8 @@ class Background:
 
     @classmethod
     def load(cls, out: Path, files: dict, start: datetime, end: datetime) -> "Background":
+        import pyarrow.parquet as pq  # here, not above: the CLI imports this module for its help (SCENARIOS)
+
         journal = pq.read_table([out / f for f in files["journal"]], columns=list(_JOURNAL_COLUMNS))
         inventory = pq.read_table([out / f for f in files["inventory"]]).to_pylist(maps_as_pydicts="strict")
         objects: dict[tuple[str, str], dict] = {}
@@ -522,6 +523,8 @@ def plant(out: Path, files: dict, counts: dict, names: Iterable[str], seed: int,
     replaying those records makes (new versions and markers added, overwritten unversioned objects
     and permanently deleted versions removed, tag changes applied).
     """
+    import pyarrow.parquet as pq
+
     chosen = check(names)
     background = Background.load(out, files, start, end)
     records = Records(background)
@@ -570,6 +573,8 @@ def _replay(inventory: pa.Table, rows: list[dict]) -> pa.Table:
 
 
 def _write(path: Path, table: pa.Table) -> None:
+    import pyarrow.parquet as pq
+
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
