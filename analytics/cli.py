@@ -285,11 +285,16 @@ def cmd_fixtures_generate(args: argparse.Namespace) -> int:
             raise BadInput(f"--end: {exc}") from None
     manifest = fixtures.generate(args.out, rows=args.rows, seed=args.seed, days=args.days, end=end,
                                  incidents=not args.no_incidents, annotation_share=args.annotation_share,
-                                 annotation_rows=args.annotation_rows)
+                                 annotation_rows=args.annotation_rows, scenarios=args.scenario)
     print(f"s3meta: wrote {manifest['rows']} journal rows ({manifest['annotation_events']} annotation events), "
           f"{manifest['inventory_rows']} inventory rows and {manifest['annotation_table_rows']} annotations "
           f"({manifest['start']} to {manifest['end']}) to {args.out}", file=sys.stderr)
     return 0
+
+
+def _scenario_names() -> list[str]:
+    from .scenarios import SCENARIOS
+    return list(SCENARIOS)
 
 
 def cmd_ddl(args: argparse.Namespace) -> int:
@@ -462,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of journal rows that are annotation events, 0 to 0.5 (default 0.08)")
     g.add_argument("--annotation-rows", choices=("full", "sparse"), default="full",
                    help="object columns on annotation rows: the version's (full) or NULL (sparse)")
+    g.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                   help="plant an attack or a benign twin (repeatable): " + ", ".join(_scenario_names()))
     g.set_defaults(handler=cmd_fixtures_generate)
 
     p = sub.add_parser("ddl", help="print Athena DDL for other data sources",

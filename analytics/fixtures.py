@@ -194,7 +194,7 @@ _NO_STATISTICS = {"sequence_number", "version_id", "e_tag", "request_id", "objec
 
 def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: int = 14,
              end: datetime | None = None, incidents: bool = True, annotation_share: float = 0.08,
-             annotation_rows: str = "full") -> dict:
+             annotation_rows: str = "full", scenarios: tuple[str, ...] = ()) -> dict:
     """Write out/{journal,inventory,annotation}/*.parquet and out/manifest.json; return the manifest.
 
     `annotation_share` is the share of journal rows that are annotation events (0 writes none, and an
@@ -202,8 +202,11 @@ def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: i
     struct, which AWS does not document (s3-annotations.md section 2.3): "full", the annotated
     version's object columns, as an UPDATE_METADATA row carries them; "sparse", only the columns
     that identify the object and the request (bucket, key, version_id, object_join_key, requester,
-    source IP, request ID), the object columns NULL. Queries must be right on both.
+    source IP, request ID), the object columns NULL. Queries must be right on both. `scenarios`
+    names attacks and benign twins to plant over the data (analytics.scenarios).
     """
+    from analytics import scenarios as scenario_module
+    scenarios = scenario_module.check(scenarios)
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 100:
         raise BadInput(f"rows must be an integer >= 100, got {rows!r}")
     if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
@@ -230,6 +233,10 @@ def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: i
     annotations = {"share": float(annotation_share), "full": annotation_rows == "full"}
     files, counts, planted = _generate(out, int(rows), int(seed), start_us, end_us, int(days), incidents,
                                        annotations)
+    facts = {}
+    if scenarios:
+        facts, files, counts = scenario_module.plant(out, files, counts, scenarios, int(seed),
+                                                     end - int(days) * timedelta(days=1), end)
     for sub, names in files.items():
         _remove_stale(out / sub, names)
     manifest = {
@@ -241,6 +248,8 @@ def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: i
         "buckets": [{"name": name, "versioned": versioned} for name, versioned in BUCKETS],
         "incidents": planted, "files": files,
     }
+    if facts:
+        manifest["scenarios"] = facts
     _write_atomic(out / "manifest.json",
                   (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
     return manifest

@@ -5,8 +5,9 @@
 -- small result instead of the journal. The column `grain` says which grouping a row belongs to:
 --   prefix     bucket, top-level prefix, kind, actor_class, hour, in_window (delete spikes, charts)
 --   requester  bucket, requester, kind, hour, in_window (mass deletes, change surges per account)
---   ip         bucket, delete_ip, kind, hour, in_window (mass deletes per address; delete_ip is the
---              source IP of DELETE records only, so the grouping stays small)
+--   ip         bucket, delete_ip, kms_key_arn, kind, hour, in_window (mass deletes per address, and
+--              the KMS keys writes used; delete_ip is the source IP of DELETE records only and
+--              kms_key_arn is NULL on them, so the grouping stays small)
 --   pair       bucket, requester, source IP, in_window, with first and last sighting (new actors)
 -- Columns a grouping does not use are NULL there. `kind` is CREATE, UPDATE_METADATA, DELETE_MARKER
 -- or DELETE (a permanent delete). `actor_class` follows AWS's NULL rules: a permanent delete carries
@@ -16,6 +17,8 @@
 -- for a key without one. `hour` is the record's hour (UTC); in_window is record_timestamp >= since.
 -- kms_events counts the rows encrypted with SSE-KMS or DSSE-KMS: on CREATE rows of the prefix grain,
 -- it tells a prefix whose every upload used KMS (the report infers an encryption rule from it).
+-- sse_c_events counts the rows stored with SSE-C (customer-provided keys): the baseline's SSE-C
+-- writes per prefix, against which a ransomware rewrite stands out.
 -- Only records about objects are counted: annotation events (June 2026) are neither uploads nor
 -- deletes, and would swell the activity baselines, the new-actor sightings and the charts; the
 -- annotation detector reads them with a query of its own.
@@ -37,6 +40,8 @@ WITH j AS (
                 ELSE 'user' END AS actor_class,
            date_trunc('hour', record_timestamp) AS hour,
            CASE WHEN encryption_status IN ('SSE-KMS', 'DSSE-KMS') THEN 1 ELSE 0 END AS kms,
+           CASE WHEN encryption_status = 'SSE-C' THEN 1 ELSE 0 END AS sse_c,
+           kms_key_arn,
            record_timestamp
     FROM journal
     WHERE record_timestamp >= :baseline_since
@@ -51,19 +56,21 @@ marked AS (
     UNION ALL
     SELECT j.*, true AS in_window FROM j WHERE record_timestamp >= :since
 )
-SELECT CASE grouping(top_level_prefix, actor_class, requester, source_ip_address, delete_ip, hour)
-           WHEN 14 THEN 'prefix' WHEN 54 THEN 'requester' WHEN 60 THEN 'ip' ELSE 'pair' END AS grain,
-       bucket, top_level_prefix, requester, source_ip_address, delete_ip, kind, actor_class, hour, in_window,
+SELECT CASE grouping(top_level_prefix, actor_class, requester, source_ip_address, delete_ip, kms_key_arn, hour)
+           WHEN 30 THEN 'prefix' WHEN 110 THEN 'requester' WHEN 120 THEN 'ip' ELSE 'pair' END AS grain,
+       bucket, top_level_prefix, requester, source_ip_address, delete_ip, kms_key_arn, kind, actor_class, hour,
+       in_window,
        count(*) AS events,
        CAST(sum(kms) AS BIGINT) AS kms_events,
+       CAST(sum(sse_c) AS BIGINT) AS sse_c_events,
        min(record_timestamp) AS first_seen,
        max(record_timestamp) AS last_seen
 FROM marked
 GROUP BY GROUPING SETS (
     (bucket, top_level_prefix, kind, actor_class, hour, in_window),
     (bucket, requester, kind, hour, in_window),
-    (bucket, delete_ip, kind, hour, in_window),
+    (bucket, delete_ip, kms_key_arn, kind, hour, in_window),
     (bucket, requester, source_ip_address, in_window)
 )
 ORDER BY grain, bucket, top_level_prefix NULLS FIRST, requester NULLS FIRST, source_ip_address NULLS FIRST,
-         delete_ip NULLS FIRST, kind NULLS FIRST, actor_class NULLS FIRST, hour NULLS FIRST, in_window NULLS FIRST
+         delete_ip NULLS FIRST, kms_key_arn NULLS FIRST, kind NULLS FIRST, actor_class NULLS FIRST, hour NULLS FIRST, in_window NULLS FIRST

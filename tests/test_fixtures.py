@@ -74,6 +74,14 @@ def benign(tmp_path_factory) -> Data:
 
 
 @pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> Data:
+    """Every attack and benign twin of analytics.scenarios over a background with incidents."""
+    from analytics.scenarios import SCENARIOS
+    out = tmp_path_factory.mktemp("planted")
+    return Data(out, fixtures.generate(out, rows=8000, seed=11, days=14, end=END, scenarios=tuple(SCENARIOS)))
+
+
+@pytest.fixture(scope="module")
 def small() -> Data:
     return Data(SMALL, json.loads((SMALL / "manifest.json").read_text(encoding="utf-8")))
 
@@ -319,6 +327,14 @@ def test_hostile_keys_present(small, data):
 # ---- inventory = replay of the journal + backfill ------------------------------------------------------
 
 def test_inventory_is_replay_of_journal_plus_backfill(data):
+    _inventory_is_replay(data)
+
+
+def test_planted_scenarios_keep_the_inventory_a_replay(planted):
+    _inventory_is_replay(planted)
+
+
+def _inventory_is_replay(data):
     state, touched = {}, set()
     order = sorted(range(len(data.j)), key=lambda i: (data.j[i]["bucket"], data.j[i]["key"],
                                                      data.j[i]["sequence_number"]))

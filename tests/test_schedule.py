@@ -131,7 +131,12 @@ def plant(out) -> dict[str, dict]:
         victim = raw[i % len(raw)]
         j.add({**blank, "bucket": victim["bucket"], "key": victim["key"]}, at, record_type="DELETE",
               version_id=victim["version_id"])
-    incidents["permanent deletes"] = {"page": lambda f: f.detector == "unattributed_deletes", "severity": "medium"}
+    # Requester-less permanent deletes are also what an expiring lifecycle rule leaves (issue 16):
+    # lifecycle_expiration pages for the same deletes, per prefix of that bucket.
+    incidents["permanent deletes"] = {
+        "page": lambda f: f.detector == "unattributed_deletes", "severity": "medium",
+        "also": lambda f: f.detector == "lifecycle_expiration" and f.bucket == "acme.media.assets"
+        and f.evidence["actor_class"] == "unattributed"}
 
     # 6. A tag rewrite by one account for 70 minutes, longer than an hour.
     reports = j.live("acme-prod-data", "reports/")

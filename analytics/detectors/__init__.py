@@ -348,6 +348,7 @@ def top(counts: dict[Any, int], n: int = 5) -> dict[Any, int]:
 # Detector modules register themselves on import.
 # (annotation, not annotations: that name is taken here by `from __future__ import annotations`.)
 from . import actors, annotation, deletes, encryption, freshness, malware  # noqa: E402,F401
+from . import daily, rewrites, tampering  # noqa: E402,F401
 
 __all__ = ["SEVERITIES", "Finding", "Inputs", "Allowlist", "DETECTORS", "Detector", "options", "register", "run_all",
            "severity_rank", "fingerprint", "spike", "worst_first"]

@@ -127,10 +127,11 @@ def unencrypted_upload(inputs: Inputs, options: dict[str, Any]) -> list[Finding]
 
 
 @register("encryption_downgrade", "A key overwritten with weaker encryption, or moved to another KMS key.",
-          evidence="detect_encryption_changes", severity="medium", other_key_severity="low")
+          evidence="detect_rewrites", severity="medium", other_key_severity="low")
 def encryption_downgrade(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     findings = []
-    changes = inputs.rows("encryption_downgrade")
+    # detect_rewrites also returns SSE-C writes, shrunken overwrites and tag changes (change NULL): others' rows.
+    changes = [r for r in inputs.rows("encryption_downgrade") if r["change"] is not None]
     for (bucket, change), group in sorted(_group(changes, "bucket", "change").items()):
         facts = _facts(group)
         transitions: dict[str, int] = {}

@@ -53,6 +53,7 @@ ATHENA_FUNCTIONS = {
     "json_extract_scalar(j, p)": ("CASE WHEN json_valid(j) THEN CASE WHEN json_type(j, p) NOT IN ('OBJECT', 'ARRAY') "
                                   "THEN json_extract_string(j, p) END END"),
     "regexp_like(s, p)": "regexp_matches(s, p)",  # both find the pattern anywhere in s (RE2 / Java syntax)
+    "array_join(a, separator)": "array_to_string(a, separator)",  # detect_rewrites lists removed tag keys
 }
 
 

@@ -184,6 +184,10 @@ def _detector_value(value: Any, default: Any, label: str, reading: _Reading) -> 
             raise reading.bad(f"{label} must be a number >= 0")
     elif isinstance(default, list):
         return _strings(value, label, reading)
+    elif isinstance(default, dict):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise reading.bad(f"{label} must be a table of strings (name = \"value\")")
+        return dict(value)
     return value
 
 

@@ -356,7 +356,7 @@ def _downgrade(f: Finding, incident: Incident) -> list[Step]:
     span = _span(f)
     if span is None:
         return []
-    return [_query("detect_encryption_changes", "List each overwrite with its previous and new encryption.",
+    return [_query("detect_rewrites", "List each overwrite with the encryption and size it replaced.",
                    since=span[0], until=span[1])]
 
 
@@ -372,10 +372,18 @@ def _malware(f: Finding, incident: Incident) -> list[Step]:
                    since=span[0], until=span[1], bucket=f.bucket, status=_text(f.evidence.get("scan_status")))]
 
 
+def _expired(f: Finding, incident: Incident) -> list[Step]:
+    # Lifecycle's delete markers can be undone; its permanent deletes (no requester recorded) only listed.
+    if f.evidence.get("actor_class") == "lifecycle":
+        return _restore(f, incident)
+    return _permanent_deletes(f, incident)
+
+
 # What to run next, by detector; any other detector (a rule, a detector added later) gets _actor.
 STEPS: dict[str, Callable[[Finding, Incident], list[Step]]] = {
     "mass_delete": _restore,
     "slow_deletes": _restore,
+    "lifecycle_expiration": _expired,
     "delete_spike": _who_deleted,
     "unattributed_deletes": _permanent_deletes,
     "new_requester": _actor,
