@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import catalog as _catalog
 from . import engines
@@ -13,6 +13,9 @@ from . import settings
 from .catalog import Catalog, Query
 from .engines.base import Engine, Rendered
 from .result import Result
+
+if TYPE_CHECKING:
+    from .overview import Overview
 
 Clock = Callable[[], datetime]
 
@@ -60,6 +63,15 @@ class Session:
         execution = self.engine.execute(statement)
         self.history.append(execution.stats)
         return Result(execution.table, statement, {}, execution.stats)
+
+    def info(self) -> "Overview":
+        """What the data holds: tables present, the journal's first and last record, rows per
+        bucket and table, journal records by type (`s3meta info`)."""
+        from .overview import collect
+
+        overview = collect(self.engine)
+        self.history.extend(overview.stats)
+        return overview
 
     def totals(self) -> dict[str, Any]:
         """Queries run in this session, with the bytes scanned and estimated cost (Athena) summed."""

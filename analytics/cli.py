@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import io
 import json
 import os
@@ -92,13 +93,12 @@ def _size(n: float | None) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     queries = _catalog.shipped().tagged(args.tag) if args.tag else list(_catalog.shipped())
     if args.format == "json":
-        rows = [{"name": q.name, "title": q.title, "tags": list(q.tags),
-                 "params": [p.name for p in q.params]} for q in queries]
+        rows = [{"name": q.name, "title": q.title, "tags": list(q.tags), "group": group,
+                 "internal": group == _catalog.INTERNAL_TAG, "params": [p.name for p in q.params]}
+                for group, members in _catalog.grouped(queries).items() for q in members]
         print(json.dumps(rows, indent=2))
         return 0
-    width = max((len(q.name) for q in queries), default=0)
-    for q in queries:
-        print(f"{q.name.ljust(width)}  {q.title}")
+    print(_catalog.listing(queries))
     return 0
 
 
@@ -119,6 +119,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    if args.help:  # `s3meta query NAME --help`: the command's options, then that query's parameters
+        query = _catalog.shipped().get(args.name) if args.name else None
+        print(args.parser.format_help())
+        if query:
+            print(_catalog.parameter_help(query))
+        return 0
+    if not args.name:
+        raise BadInput("query: give a query NAME (`s3meta list` shows them; `s3meta query NAME --help` "
+                       "its parameters)")
     values = parse_assignments(args.param)
     with _session(args) as session:
         result = session.run(args.name, values)
@@ -141,6 +150,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
     with _session(args) as session:
         result = session.sql(text)
     _emit(result, args)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _session(args) as session:
+        overview = session.info()
+    print(json.dumps(overview.to_dict(), indent=2, ensure_ascii=False) if args.format == "json" else overview.text())
     return 0
 
 
@@ -275,8 +291,25 @@ def _emit(result, args: argparse.Namespace) -> None:
 
 # --- the parser ---------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a "did you mean" for a mistyped command and errors on one line, as ours are."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            close = difflib.get_close_matches(value, list(action.choices), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"commands: {', '.join(action.choices)}"
+            raise argparse.ArgumentError(action, f"unknown command {value!r}; {hint}")
+        super()._check_value(action, value)
+
+    def error(self, message: str):  # type: ignore[override]
+        where = self.prog.removeprefix("s3meta").strip()
+        message = message.removeprefix("argument COMMAND: ")
+        _fail(f"{where + ': ' if where else ''}{message} (see `{self.prog} --help`)")
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="s3meta",
         description="Query Amazon S3 Metadata journal and inventory tables with a tested SQL catalog.",
         epilog="Exit codes: 0 success, 1 findings at or above --fail-on (report), 2 bad input, "
@@ -285,10 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", help="named profile of the config file (default: $S3META_PROFILE)")
     parser.add_argument("--config", metavar="FILE",
                         help="config file (default: $S3META_CONFIG or ~/.config/s3meta/config.toml)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Not required: `s3meta` alone prints this help.
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list the catalog's queries", description="List the catalog's queries.")
-    p.add_argument("--tag", help="only queries with this tag (e.g. workshop)")
+    p = sub.add_parser("list", help="list the catalog's queries by group",
+                       description="List the catalog's queries, grouped by their first tag; the report's "
+                                   "internal detect_* queries come last, apart.")
+    p.add_argument("--tag", help="only queries with this tag (e.g. workshop); a tag no query has exits 2")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(handler=cmd_list)
 
@@ -301,12 +337,23 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(p)
     p.set_defaults(handler=cmd_show)
 
-    p = sub.add_parser("query", help="run a catalog query", description="Run a catalog query.")
-    p.add_argument("name")
+    p = sub.add_parser("query", help="run a catalog query", add_help=False,
+                       description="Run a catalog query. `s3meta query NAME --help` also lists NAME's "
+                                   "parameters, with their types and defaults.")
+    p.add_argument("-h", "--help", action="store_true", help="show this help (and NAME's parameters) and exit")
+    p.add_argument("name", nargs="?", help="the query (`s3meta list` shows them)")
     _param_options(p)
     _engine_options(p)
     _output_options(p)
-    p.set_defaults(handler=cmd_query)
+    p.set_defaults(handler=cmd_query, parser=p)
+
+    p = sub.add_parser("info", help="what the data holds: tables, time range, buckets, records by type",
+                       description="Print the tables present, the journal's first and last record (UTC), "
+                                   "rows per bucket and table, and journal records by type, to pick a window. "
+                                   "On Athena this runs one query per table present, plus one to list them.")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    _engine_options(p)
+    p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("sql", help="run one ad-hoc read-only SQL statement",
                        description="Run one read-only statement (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, "
@@ -398,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # `s3meta` alone: what it can do
+        parser.print_help()
+        return 0
     try:
         return args.handler(args)
     except S3MetaError as exc:

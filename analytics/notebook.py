@@ -4,6 +4,7 @@
     %s3meta connect --data demo                 # or athena options; default: $S3META_* and the profile
     %s3meta query recent_deletes since=24h bucket=acme-prod-data -o deletes
     %s3meta recent_deletes since=24h            # `query` may be left out
+    %s3meta info                                # tables, time range, buckets, records by type
     %%s3meta -o top
     SELECT requester, count(*) AS n FROM journal GROUP BY ALL ORDER BY n DESC
 
@@ -29,7 +30,7 @@ from .params import parse_assignments
 
 RESULT_VARIABLE = "_s3meta"
 _MAGICS: dict[int, "Magic"] = {}  # per IPython shell, so `%reload_ext` can close the old session
-_COMMANDS = ("connect", "query", "sql", "list", "show", "restore-plan", "close", "help")
+_COMMANDS = ("connect", "query", "sql", "info", "list", "show", "restore-plan", "close", "help")
 
 
 # --- helpers for notebooks ----------------------------------------------------------------------
@@ -108,6 +109,8 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
                        help="since, until, requester, ip, bucket")
         p.add_argument("--output", metavar="PREFIX", help="also write PREFIX.json and PREFIX.sh")
         _common(p)
+    elif command == "info":
+        _common(p)
     elif command == "list":
         p.add_argument("--tag")
     elif command == "show":
@@ -169,6 +172,9 @@ class Magic:
         session = self._ensure(args)
         return self._store(session.sql(cell), args.out)
 
+    def _info(self, args: argparse.Namespace) -> Any:
+        return self._store(self._ensure(args).info(), args.out)  # shown by its repr, a text
+
     def _restore_plan(self, args: argparse.Namespace) -> Any:
         from . import restore
 
@@ -186,8 +192,7 @@ class Magic:
     def _list(self, args: argparse.Namespace) -> None:
         from . import catalog
         queries = catalog.shipped().tagged(args.tag) if args.tag else list(catalog.shipped())
-        width = max((len(q.name) for q in queries), default=0)
-        print("\n".join(f"{q.name.ljust(width)}  {q.title}" for q in queries))
+        print(catalog.listing(queries))
 
     def _show(self, args: argparse.Namespace) -> None:
         from . import catalog

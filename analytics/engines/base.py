@@ -60,6 +60,10 @@ class Engine:
         """
         raise NotImplementedError
 
+    def tables_present(self) -> tuple[str, ...]:
+        """The tables this engine can read now (journal, inventory, annotation, ...), for `s3meta info`."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release the engine's connection."""
 

@@ -261,6 +261,9 @@ class DuckDBEngine(Engine):
             return SQLRefused(f"refused: {message}")
         return EngineError(f"DuckDB failed: {message}")
 
+    def tables_present(self) -> tuple[str, ...]:
+        return tuple(self.tables)  # filled as each source was attached
+
     def close(self) -> None:
         self.con.close()
 
