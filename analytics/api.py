@@ -13,6 +13,7 @@ from . import settings
 from .catalog import Catalog, Query
 from .engines.base import Engine, Rendered
 from .result import Result
+from .sqltext import placeholders as _placeholders
 
 if TYPE_CHECKING:
     from .overview import Overview
@@ -57,12 +58,21 @@ class Session:
         self.history.append(execution.stats)
         return Result(execution.table, query.sql, bound, execution.stats, query=query.name)
 
-    def sql(self, text: str) -> Result:
-        """Run one ad-hoc read-only statement; anything else is refused before it runs."""
+    def sql(self, text: str, values: dict[str, Any] | None = None, **kwargs: Any) -> Result:
+        """Run one ad-hoc read-only statement; anything else is refused before it runs.
+
+        `:name` placeholders are bound by the driver, never pasted into the text:
+        `sql("... WHERE bucket = :bucket AND record_timestamp >= :since", bucket="b", since="24h")`.
+        A name the catalog uses has the catalog's type (`since` is a timestamp); others are typed
+        by the Python value, or by a `NAME:TYPE` key in `values` (`{"n:integer": "5"}`).
+        """
         statement = self.engine.check_read_only(text)
-        execution = self.engine.execute(statement)
+        declared, given = _params.adhoc(_placeholders(statement), {**(values or {}), **kwargs},
+                                        self.catalog.param_types())
+        bound = _params.coerce(None, declared, given, now=self.clock())
+        execution = self.engine.execute(statement, bound)
         self.history.append(execution.stats)
-        return Result(execution.table, statement, {}, execution.stats)
+        return Result(execution.table, statement, bound, execution.stats)
 
     def info(self) -> "Overview":
         """What the data holds: tables present, the journal's first and last record, rows per

@@ -147,8 +147,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
         text = sys.stdin.read()
     else:
         raise BadInput("no SQL given: pass it as an argument, with -f FILE, or on stdin")
+    values = parse_assignments(args.param)
     with _session(args) as session:
-        result = session.sql(text)
+        result = session.sql(text, values)
     _emit(result, args)
     return 0
 
@@ -357,9 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sql", help="run one ad-hoc read-only SQL statement",
                        description="Run one read-only statement (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, "
-                                   "SHOW, SUMMARIZE). Anything else is refused with exit 2.")
+                                   "SHOW, SUMMARIZE). Anything else is refused with exit 2. `:name` "
+                                   "placeholders are bound by the driver from -p name=VALUE, typed as the "
+                                   "catalog types that name (since, until: timestamps; bucket, ip, ...), "
+                                   "else as text; -p name:TYPE=VALUE names the type (e.g. n:integer=5).")
     p.add_argument("statement", nargs="?", help="the SQL ('-' or nothing: read stdin)")
     p.add_argument("-f", "--file", help="read the SQL from FILE")
+    _param_options(p)
     _engine_options(p)
     _output_options(p)
     p.set_defaults(handler=cmd_sql)
