@@ -8,6 +8,7 @@ import difflib
 import io
 import json
 import os
+import shutil
 import sys
 import traceback
 from contextlib import contextmanager
@@ -45,6 +46,9 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-rows", type=int, metavar="N",
                        help=f"table format: show at most N rows (default {TABLE_ROWS}; 0 for all)")
     group.add_argument("--stats", action="store_true", help="print rows and timing on stderr")
+    group.add_argument("--no-pager", action="store_true",
+                       help="table format on a terminal: print instead of paging (default pager: $S3META_PAGER, "
+                            "$PAGER or less; S3META_PAGER= turns it off)")
 
 
 def _param_options(parser: argparse.ArgumentParser) -> None:
@@ -275,11 +279,17 @@ def _emit(result, args: argparse.Namespace) -> None:
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "csv")
     if fmt in output.BINARY_FORMATS and not args.output and sys.stdout.isatty():
         raise BadInput(f"{fmt} output is binary: pass --output FILE or pipe it")
-    max_rows = None
+    max_rows = width = None
     if fmt == "table":
         max_rows = TABLE_ROWS if args.max_rows is None else (args.max_rows or None)
-    with _destination(args.output, fmt in output.BINARY_FORMATS) as out:
-        output.write(result.table, fmt, out, max_rows=max_rows)
+        if not args.output and (sys.stdout.isatty() or os.environ.get("COLUMNS")):
+            width = shutil.get_terminal_size().columns  # $COLUMNS, else the terminal's
+    # A table on a terminal goes through a pager, as the AWS CLI's output does; never when stdout is
+    # a pipe or a file (cron, `| grep`), and not with --no-pager or an empty $S3META_PAGER.
+    command = output.pager() if width and sys.stdout.isatty() and not args.no_pager else None
+    if not (command and output.page(output.text_table(result.table, max_rows, width), command)):
+        with _destination(args.output, fmt in output.BINARY_FORMATS) as out:
+            output.write(result.table, fmt, out, max_rows=max_rows, width=width)
     stats = result.stats
     if "cost_usd" in stats:  # a remote engine's run always reports what it scanned and cost
         print(f"s3meta: {stats['rows']} rows; athena scanned {_size(stats.get('data_scanned_bytes'))}, "
