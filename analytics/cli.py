@@ -238,6 +238,13 @@ def cmd_fixtures_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fixtures_incidents(args: argparse.Namespace) -> int:
+    from . import demo
+
+    print(demo.guide(args.data))
+    return 0
+
+
 def cmd_ddl(args: argparse.Namespace) -> int:
     from . import inventory_report
 
@@ -437,6 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--annotation-rows", choices=("full", "sparse"), default="full",
                    help="object columns on annotation rows: the version's (full) or NULL (sparse)")
     g.set_defaults(handler=cmd_fixtures_generate)
+    g = fsub.add_parser("incidents", help="the planted incidents, their window, and the commands that show them",
+                        description="Print a generated data set's planted incidents (from DIR/manifest.json), the "
+                                    "window that holds them, and the s3meta report, restore-plan and notebook "
+                                    "commands that show them.")
+    g.add_argument("data", metavar="DIR")
+    g.set_defaults(handler=cmd_fixtures_incidents)
 
     p = sub.add_parser("ddl", help="print Athena DDL for other data sources",
                        description="Print Athena DDL, to run in the Athena console or with `aws athena`.")
