@@ -135,3 +135,25 @@ def test_info_on_athena_lists_only_the_tables_every_bucket_has(aws):
     info = json.loads(proc.stdout)
     assert info["tables"] == ["journal"] and info["record_types"] == {"CREATE": 10}
     assert info["buckets"] == {"acme-prod-data": {"journal": 4}, "acme.media": {"journal": 6}}
+
+
+def test_every_command_and_subcommand_has_help(capsys):
+    import argparse
+
+    from analytics.cli import build_parser
+
+    def walk(parser, path):
+        yield path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, [*path, name])
+
+    paths = list(walk(build_parser(), []))
+    assert ["info"] in paths and ["fixtures", "incidents"] in paths
+    for path in paths:
+        with pytest.raises(SystemExit) as done:
+            args = build_parser().parse_args([*path, "--help"])
+            raise SystemExit(args.handler(args))  # `query --help` is the command's own flag
+        assert done.value.code == 0, path
+        assert capsys.readouterr().out.startswith(f"usage: s3meta {' '.join(path)}".rstrip()), path
