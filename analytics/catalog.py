@@ -220,14 +220,19 @@ def grouped(queries: list[Query]) -> dict[str, list[Query]]:
     return {tag: groups[tag] for tag in sorted(groups, key=rank)}
 
 
-def listing(queries: list[Query]) -> str:
-    """The queries as `s3meta list` and `%s3meta list` print them: by group, a name and title a line."""
-    width = max((len(q.name) for q in queries), default=0)
+def listing(queries: list[Query], width: int | None = None) -> str:
+    """The queries as `s3meta list` and `%s3meta list` print them: by group, a name and title a line;
+    with a `width` (a terminal's), titles are cut to fit it."""
+    names = max((len(q.name) for q in queries), default=0)
+
+    def fit(text: str) -> str:
+        return text if width is None or len(text) <= width else text[: max(width - 1, names + 4)] + "…"
+
     parts = []
     for tag, members in grouped(queries).items():
-        heading = (f"{tag} (used by `s3meta report`; runnable, but shaped for its detectors)"
-                   if tag == INTERNAL_TAG else tag)
-        parts.append(heading + ":\n" + "\n".join(f"  {q.name.ljust(width)}  {q.title}" for q in members))
+        heading = f"{tag} (internal: what `s3meta report` runs)" if tag == INTERNAL_TAG else tag
+        parts.append(fit(heading + ":") + "\n" + "\n".join(fit(f"  {q.name.ljust(names)}  {q.title}")
+                                                           for q in members))
     return "\n\n".join(parts)
 
 

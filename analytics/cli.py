@@ -83,6 +83,13 @@ def _progress(state: str, elapsed: float, scanned: int | None) -> None:
         print(file=sys.stderr)
 
 
+def _terminal_width() -> int | None:
+    """The width output to stdout must fit: $COLUMNS, else the terminal's; None for a pipe or a file."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return shutil.get_terminal_size().columns
+    return None
+
+
 def _size(n: float | None) -> str:
     n = float(n or 0)
     for unit in ("B", "KB", "MB", "GB", "TB"):
@@ -102,7 +109,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 for group, members in _catalog.grouped(queries).items() for q in members]
         print(json.dumps(rows, indent=2))
         return 0
-    print(_catalog.listing(queries))
+    print(_catalog.listing(queries, _terminal_width()))
     return 0
 
 
@@ -289,8 +296,7 @@ def _emit(result, args: argparse.Namespace) -> None:
     max_rows = width = None
     if fmt == "table":
         max_rows = TABLE_ROWS if args.max_rows is None else (args.max_rows or None)
-        if not args.output and (sys.stdout.isatty() or os.environ.get("COLUMNS")):
-            width = shutil.get_terminal_size().columns  # $COLUMNS, else the terminal's
+        width = None if args.output else _terminal_width()
     # A table on a terminal goes through a pager, as the AWS CLI's output does; never when stdout is
     # a pipe or a file (cron, `| grep`), and not with --no-pager or an empty $S3META_PAGER.
     command = output.pager() if width and sys.stdout.isatty() and not args.no_pager else None

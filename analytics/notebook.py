@@ -7,7 +7,7 @@
     %s3meta info                                # tables, time range, buckets, records by type
     %%s3meta -o top
     SELECT requester, count(*) AS n FROM journal WHERE bucket = :b GROUP BY ALL ORDER BY n DESC
-    %s3meta sql SELECT count(*) FROM journal WHERE bucket = '{b}'   # quotes kept; b bound, not pasted
+    %s3meta sql -o n SELECT count(*) FROM journal WHERE bucket = '{b}'   # options first; b bound
 
 In SQL (`%s3meta sql` and `%%s3meta` cells), `:name`, `{name}` and a whole `'{name}'` string take
 the notebook variable `name` as a value bound by the driver, never pasted into the SQL text.

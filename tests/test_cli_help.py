@@ -57,7 +57,7 @@ def test_query_name_help_lists_its_parameters_with_types_and_defaults():
 def test_list_groups_by_tag_and_keeps_the_detectors_apart():
     text = cli("list").stdout
     groups = [line for line in text.splitlines() if line and not line.startswith(" ")]
-    assert groups[0] == "workshop:" and groups[-1].startswith("detector (used by `s3meta report`")
+    assert groups[0] == "workshop:" and groups[-1].startswith("detector (internal: what `s3meta report` runs)")
     internal = text.split(groups[-1])[1]
     public = text.split(groups[-1])[0]
     assert "detect_activity" in internal and "detect_" not in public

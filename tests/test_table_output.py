@@ -143,3 +143,11 @@ def test_never_a_pager_when_stdout_is_not_a_terminal(hand_data, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "analytics", *QUERY, "--data", str(hand_data), "--format", "table"],
                           capture_output=True, text=True, env={**env, "S3META_PAGER": f"cat > {paged}"})
     assert proc.returncode == 0 and "7 rows" in proc.stdout and not paged.exists()
+
+
+def test_list_fits_the_terminal_too():
+    from conftest import cli
+    text = cli("list", env={"COLUMNS": "70"}).stdout
+    assert "recent_deletes" in text and all(_width(line) <= 70 for line in text.splitlines())
+    assert any(line.endswith("…") for line in text.splitlines())
+    assert any(len(line) > 70 for line in cli("list").stdout.splitlines())  # a pipe: whole titles
