@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py --rows 1000000
 	$(BIN)/python bench/bench_generator.py --rows 1000000 --repeat 3
 	$(BIN)/python bench/bench_report.py --rows 10000000 --data bench/out/report-10m --repeat 3
+	$(BIN)/python bench/stress_exit.py --runs 500
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff==0.17.6

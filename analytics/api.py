@@ -115,9 +115,9 @@ def connect(engine: str | None = None, *, profile: str | None = None,
     file, `connect(config="my.toml", profile="prod")` one of another file. Settings given here beat
     $S3META_* variables, which beat the profile (see analytics.settings for the whole rule).
     `catalog` is a loaded Catalog or a folder of .sql files (default: the shipped one); `clock`
-    returns naive UTC "now" (tests pin it); `progress(state, elapsed, scanned)` is called while a
-    remote query runs, by engines that report progress. Other options (poll_interval, threads)
-    go to the engine as they are.
+    returns naive UTC "now" (tests pin it); `progress(state, elapsed, done)` is called while a
+    long query runs, by engines that report progress (`done`: "1.20 GB scanned", "42% done" or
+    None). Other options (poll_interval, threads) go to the engine as they are.
     """
     if isinstance(catalog, (str, bytes)) or hasattr(catalog, "__fspath__"):
         catalog = _catalog.load(catalog)  # type: ignore[arg-type]

@@ -173,7 +173,7 @@ class Catalog:
         if not found:
             close = difflib.get_close_matches(tag, self.tags(), n=1, cutoff=0.5)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise CatalogError(f"no query has tag {tag!r}; {hint}(tags: {', '.join(self.tags())})")
+            raise CatalogError(f"no query is tagged {tag!r}; {hint}(tags: {', '.join(self.tags())})")
         return found
 
     def tags(self) -> list[str]:

@@ -7,21 +7,74 @@ import dataclasses
 import difflib
 import io
 import json
+import logging
 import os
+import re
 import shutil
+import signal
 import sys
+import threading
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator, NoReturn
 
 from . import api, catalog as _catalog, output, settings
-from .errors import EXIT_BAD_INPUT, EXIT_ENGINE, BadInput, S3MetaError
-from .params import parse_assignments
+from .errors import EXIT_BAD_INPUT, EXIT_ENGINE, BadInput, S3MetaError, Terminated, signal_text
+from .params import parse_assignments, parse_count
+from .values import byte_size
 from .version import __version__
 
 TABLE_ROWS = 200  # the table format's default cap on a terminal; other formats never truncate
-INTERRUPTED = 130
+MAX_INT = 2**31 - 1
+MAX_DAYS = 3660  # fixtures: ten years of journal
+MAX_SQL_BYTES = 1 << 20  # ad-hoc SQL; Athena takes at most 256 KB, and /dev/zero never ends
+
+
+# --- argument types: one clear line for a bad value, ASCII digits only ---------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block) and exit 2, like every other error, and
+    "did you mean" for a mistyped command."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            close = difflib.get_close_matches(value, list(action.choices), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"commands: {', '.join(action.choices)}"
+            where = self.prog.removeprefix("s3meta").strip()  # `fixtures` for `s3meta fixtures generat`
+            raise argparse.ArgumentError(None, f"{where + ': ' if where else ''}unknown command {value!r}; {hint}")
+        super()._check_value(action, value)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"s3meta: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    def count(text: str) -> int:
+        try:
+            return parse_count(text, low, high)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return count
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
+def _web_url(text: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL (got {text[:60]!r})")
+    return text
+
+
+def _sns_topic(text: str) -> str:
+    if not re.match(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$", text):
+        raise argparse.ArgumentTypeError(f"expected an SNS topic ARN such as "
+                                         f"arn:aws:sns:us-east-1:111122223333:findings (got {text[:60]!r})")
+    return text
 
 
 # --- shared option bundles ------------------------------------------------------------------------
@@ -42,8 +95,9 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--format", choices=output.FORMATS,
                        help="output format (default: table on a terminal, csv otherwise)")
-    group.add_argument("--output", "-o", metavar="FILE", help="write to FILE (atomically) instead of stdout")
-    group.add_argument("--max-rows", type=int, metavar="N",
+    group.add_argument("--output", "-o", type=_nonempty, metavar="FILE",
+                       help="write to FILE (atomically) instead of stdout")
+    group.add_argument("--max-rows", type=_count(0, MAX_INT), metavar="N",
                        help=f"table format: show at most N rows (default {TABLE_ROWS}; 0 for all)")
     group.add_argument("--stats", action="store_true", help="print rows and timing on stderr")
     group.add_argument("--no-pager", action="store_true",
@@ -76,9 +130,10 @@ def _session(args: argparse.Namespace, config: settings.ConfigFile | None = None
     return session
 
 
-def _progress(state: str, elapsed: float, scanned: int | None) -> None:
-    shown = f", {_size(scanned)} scanned" if scanned else ""
-    print(f"\r\033[Ks3meta: athena {state.lower()} {elapsed:.1f} s{shown}", end="", file=sys.stderr, flush=True)
+def _progress(state: str, elapsed: float, done: str | None) -> None:
+    """One line on the terminal, redrawn in place: `s3meta: query running 12.5 s, 1.20 GB scanned`."""
+    shown = f", {done}" if done else ""
+    print(f"\r\033[Ks3meta: query {state.lower()} {elapsed:.1f} s{shown}", end="", file=sys.stderr, flush=True)
     if state in ("SUCCEEDED", "FAILED", "CANCELLED"):
         print(file=sys.stderr)
 
@@ -90,19 +145,11 @@ def _terminal_width() -> int | None:
     return None
 
 
-def _size(n: float | None) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
 # --- commands -----------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
-    queries = _catalog.shipped().tagged(args.tag) if args.tag else list(_catalog.shipped())
+    shipped = _catalog.shipped()
+    queries = list(shipped) if args.tag is None else shipped.tagged(args.tag)  # an unknown tag: exit 2
     if args.format == "json":
         rows = [{"name": q.name, "title": q.title, "tags": list(q.tags), "group": group,
                  "internal": group == _catalog.INTERNAL_TAG, "params": [p.name for p in q.params]}
@@ -147,17 +194,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    if args.file:
-        try:
-            text = Path(args.file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"cannot read SQL file {args.file}: {exc.strerror or exc}") from None
-    elif args.statement is not None and args.statement != "-":
-        text = args.statement
-    elif not sys.stdin.isatty():
-        text = sys.stdin.read()
-    else:
-        raise BadInput("no SQL given: pass it as an argument, with -f FILE, or on stdin")
+    text = _sql_text(args)
     values = parse_assignments(args.param)
     with _session(args) as session:
         result = session.sql(text, values)
@@ -170,6 +207,30 @@ def cmd_info(args: argparse.Namespace) -> int:
         overview = session.info()
     print(json.dumps(overview.to_dict(), indent=2, ensure_ascii=False) if args.format == "json" else overview.text())
     return 0
+
+
+def _sql_text(args: argparse.Namespace) -> str:
+    """The statement: the argument, else -f FILE, else stdin; read up to a cap, as UTF-8."""
+    if args.statement is not None and args.statement != "-" and not args.file:
+        return args.statement
+    try:
+        if args.file:
+            source = f"SQL file {args.file}"
+            with open(args.file, "rb") as fh:
+                data = fh.read(MAX_SQL_BYTES + 1)
+        elif sys.stdin is not None and not sys.stdin.isatty():  # None: started with stdin closed
+            source = "the SQL on stdin"
+            data = sys.stdin.buffer.read(MAX_SQL_BYTES + 1)
+        else:
+            raise BadInput("no SQL given: pass it as an argument, with -f FILE, or on stdin")
+    except OSError as exc:
+        raise BadInput(f"cannot read {source}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SQL_BYTES:
+        raise BadInput(f"{source} is longer than {MAX_SQL_BYTES >> 20} MB; ad-hoc SQL is one statement")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{source} is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})") from None
 
 
 def cmd_restore_plan(args: argparse.Namespace) -> int:
@@ -190,6 +251,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .files import remove_leftovers
 
     formats = list(dict.fromkeys(args.report_format or ["json"]))
+    if args.state and os.path.exists(args.state) and not os.path.isfile(args.state):
+        raise BadInput(f"--state {args.state}: not a regular file (the state is a JSON file s3meta writes)")
     if len(formats) > 1 and not args.output:
         raise BadInput("several --format values need --output FILE (each format gets its own extension)")
     # One document, read once, gives both the engine profile and the [report] table.
@@ -218,7 +281,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if failed and args.state:
         print("s3meta: state not advanced, so the next run retries the notification", file=sys.stderr)
     stats = result.stats
-    cost = f", athena scanned {_size(stats.get('data_scanned_bytes'))}, estimated ${stats['cost_usd']:.6f}" \
+    cost = f", athena scanned {byte_size(stats.get('data_scanned_bytes'))}, estimated ${stats['cost_usd']:.6f}" \
         if "cost_usd" in stats else ""
     print(f"s3meta: report {result.since.isoformat()} to {result.until.isoformat()}: {stats['findings']} findings "
           f"({stats['new_findings']} new, {len(result.at_or_above(fail_on))} new at or above {fail_on}); "
@@ -276,17 +339,23 @@ def _destination(path: str | None, binary: bool) -> Iterator[IO]:
         except OSError as exc:
             raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
         return
-    if binary:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    # UTF-8 whatever the locale: keys are UTF-8 and must round-trip.
-    stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
     try:
-        yield stream
-        stream.flush()
-    finally:
-        stream.detach()
+        if binary:
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+            return
+        # UTF-8 whatever the locale: keys are UTF-8 and must round-trip.
+        stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+        try:
+            yield stream
+            stream.flush()
+        finally:
+            stream.detach()
+    except BrokenPipeError:
+        raise  # the reader went away: main() ends quietly
+    except OSError as exc:  # a full disk or /dev/full behind `>`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        raise BadInput(f"cannot write the output to stdout: {exc.strerror or exc}") from None
 
 
 def _emit(result, args: argparse.Namespace) -> None:
@@ -305,7 +374,7 @@ def _emit(result, args: argparse.Namespace) -> None:
             output.write(result.table, fmt, out, max_rows=max_rows, width=width)
     stats = result.stats
     if "cost_usd" in stats:  # a remote engine's run always reports what it scanned and cost
-        print(f"s3meta: {stats['rows']} rows; athena scanned {_size(stats.get('data_scanned_bytes'))}, "
+        print(f"s3meta: {stats['rows']} rows; athena scanned {byte_size(stats.get('data_scanned_bytes'))}, "
               f"engine {(stats.get('engine_ms') or 0) / 1000:.1f} s, estimated ${stats['cost_usd']:.6f} "
               f"(query {stats.get('query_execution_id')})", file=sys.stderr)
     elif args.stats or sys.stderr.isatty():
@@ -315,29 +384,12 @@ def _emit(result, args: argparse.Namespace) -> None:
 
 # --- the parser ---------------------------------------------------------------------------------
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a "did you mean" for a mistyped command and errors on one line, as ours are."""
-
-    def _check_value(self, action: argparse.Action, value: Any) -> None:
-        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
-            close = difflib.get_close_matches(value, list(action.choices), n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}?" if close else f"commands: {', '.join(action.choices)}"
-            raise argparse.ArgumentError(action, f"unknown command {value!r}; {hint}")
-        super()._check_value(action, value)
-
-    def error(self, message: str):  # type: ignore[override]
-        where = self.prog.removeprefix("s3meta").strip()
-        message = message.removeprefix("argument COMMAND: ")
-        _fail(f"{where + ': ' if where else ''}{message} (see `{self.prog} --help`)")
-        sys.exit(EXIT_BAD_INPUT)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="s3meta",
         description="Query Amazon S3 Metadata journal and inventory tables with a tested SQL catalog.",
         epilog="Exit codes: 0 success, 1 findings at or above --fail-on (report), 2 bad input, "
-               "3 engine failure, 130 interrupted.")
+               "3 engine failure, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).")
     parser.add_argument("--version", action="version", version=f"s3meta {__version__}")
     parser.add_argument("--profile", help="named profile of the config file (default: $S3META_PROFILE)")
     parser.add_argument("--config", metavar="FILE",
@@ -386,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "catalog types that name (since, until: timestamps; bucket, ip, ...), "
                                    "else as text; -p name:TYPE=VALUE names the type (e.g. n:integer=5).")
     p.add_argument("statement", nargs="?", help="the SQL ('-' or nothing: read stdin)")
-    p.add_argument("-f", "--file", help="read the SQL from FILE")
+    p.add_argument("-f", "--file", type=_nonempty, help="read the SQL from FILE")
     _param_options(p)
     _engine_options(p)
     _output_options(p)
@@ -403,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", default="now", help="end of the window, exclusive (default now)")
     p.add_argument("--requester", help="only markers placed by this account ID or principal")
     p.add_argument("--ip", help="only markers placed from this source IP address")
-    p.add_argument("--output", required=True, metavar="PREFIX", help="write PREFIX.json and PREFIX.sh")
+    p.add_argument("--output", required=True, type=_nonempty, metavar="PREFIX", help="write PREFIX.json and PREFIX.sh")
     _engine_options(p)
     p.set_defaults(handler=cmd_restore_plan)
 
@@ -419,17 +471,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="DURATION", help="baseline length before --since (default 14d)")
     p.add_argument("--format", dest="report_format", action="append", choices=("json", "markdown", "html"),
                    help="output format; repeat for several (default json)")
-    p.add_argument("--output", "-o", metavar="FILE",
+    p.add_argument("--output", "-o", type=_nonempty, metavar="FILE",
                    help="write to FILE atomically; with several formats, FILE's stem plus .json/.md/.html")
     p.add_argument("--fail-on", choices=("info", "low", "medium", "high", "critical"),
                    help="exit 1 when a new finding is at or above this severity (default high)")
-    p.add_argument("--rules", action="append", metavar="DIR",
+    p.add_argument("--rules", action="append", type=_nonempty, metavar="DIR",
                    help="a folder of detection rules (NAME.sql); repeat for several (default: the config's "
                         "[report] rules)")
-    p.add_argument("--state", metavar="FILE",
+    p.add_argument("--state", type=_nonempty, metavar="FILE",
                    help="JSON state for scheduled runs: watermark, first-seen sets, reported findings")
-    p.add_argument("--sns-topic", metavar="ARN", help="publish new findings to this SNS topic")
-    p.add_argument("--webhook", metavar="URL", help="POST new findings as JSON to this URL")
+    p.add_argument("--sns-topic", type=_sns_topic, metavar="ARN", help="publish new findings to this SNS topic")
+    p.add_argument("--webhook", type=_web_url, metavar="URL", help="POST new findings as JSON to this URL")
     _engine_options(p)
     p.set_defaults(handler=cmd_report)
 
@@ -439,10 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = fsub.add_parser("generate", help="generate a data set",
                         description="Write DIR/journal/*.parquet, DIR/inventory/*.parquet, "
                                     "DIR/annotation/*.parquet and DIR/manifest.json.")
-    g.add_argument("--out", required=True, metavar="DIR")
-    g.add_argument("--rows", type=int, default=100_000, help="journal rows, approximately (default 100000)")
-    g.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    g.add_argument("--days", type=int, default=14, help="days of journal (default 14)")
+    g.add_argument("--out", required=True, type=_nonempty, metavar="DIR")
+    g.add_argument("--rows", type=_count(100, MAX_INT), default=100_000,
+                   help="journal rows, approximately (default 100000)")
+    g.add_argument("--seed", type=_count(0, 2**63 - 1), default=7, help="random seed (default 7)")
+    g.add_argument("--days", type=_count(1, MAX_DAYS), default=14,
+                   help=f"days of journal (default 14, at most {MAX_DAYS})")
     g.add_argument("--end", metavar="TIMESTAMP", help="end of the journal, ISO 8601 (default: this hour)")
     g.add_argument("--no-incidents", action="store_true", help="plant no incidents")
     g.add_argument("--annotation-share", type=float, default=0.08, metavar="SHARE",
@@ -477,31 +531,71 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # `s3meta` alone: what it can do
         parser.print_help()
         return 0
     try:
-        return args.handler(args)
+        with _termination_unwinds():
+            return args.handler(args)
     except S3MetaError as exc:
         if os.environ.get("S3META_DEBUG"):  # the chain down to the driver's own error, for a bug report
             traceback.print_exception(exc)
         _fail(str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        _fail("interrupted")
-        return INTERRUPTED
+    except KeyboardInterrupt as exc:  # outside a query: nothing to stop but what `finally` blocks undo
+        signum = getattr(exc, "signum", signal.SIGINT)
+        _fail(signal_text(signum))
+        return 128 + signum
     except BrokenPipeError:
         # The reader went away (`| head`): not an error of ours. Point stdout at devnull so the
         # interpreter's final flush does not complain.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except MemoryError:
+        _fail("out of memory (a smaller window, fewer rows, or a machine with more memory)")
+        return EXIT_ENGINE
     except Exception as exc:  # a bug: still one line, and a code a scheduler can act on
         if os.environ.get("S3META_DEBUG"):
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (set S3META_DEBUG=1 for a traceback)")
         return EXIT_ENGINE
+
+
+@contextmanager
+def _termination_unwinds() -> Iterator[None]:
+    """SIGTERM (systemd stop, `timeout`, kill) and SIGHUP (a closed terminal) unwind like Ctrl-C.
+
+    By default they end the process on the spot: an Athena query runs on, billed, and temp files
+    stay. Raised as errors.Terminated in the main thread, they stop the running query (DuckDB
+    interrupted, Athena's StopQueryExecution), run every `finally` and exit 128 + the signal.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    previous = {signum: signal.signal(signum, terminate) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _quiet_libraries() -> None:
+    """stderr carries our narration and one-line errors only: library log records and Python
+    warnings (sqlglot, botocore, pyarrow, ...) are dropped, unless S3META_DEBUG asks for them."""
+    if os.environ.get("S3META_DEBUG"):
+        return
+    logging.captureWarnings(True)  # warnings become records of the py.warnings logger...
+    root = logging.getLogger()
+    if not root.handlers:  # ...and a handler on the root keeps logging's last resort from printing any record
+        root.addHandler(logging.NullHandler())
 
 
 def _fail(message: str) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+
 # Exit codes, documented in the README. The CLI is the only place that maps errors to them.
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENGINE = 3
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130; a termination signal exits 128 + its number (SIGTERM: 143)
 
 
 class S3MetaError(Exception):
@@ -34,12 +37,22 @@ class ParamError(BadInput):
         super().__init__(f"{where}: {message}")
 
 
+class OutOfRange(BadInput, ValueError):
+    """A value beyond what the toolkit can represent (a duration of a million years). A ValueError
+    too, so that parsers which turn ValueErrors into a message naming the parameter still do."""
+
+
 class DataError(BadInput):
     """Missing or unreadable data, or data whose schema is not the S3 Metadata schema."""
 
 
 class SQLRefused(BadInput):
     """Ad-hoc SQL that is not a read-only query, or SQL the engine cannot parse or bind."""
+
+
+class QueryError(BadInput):
+    """A valid statement that failed as it ran, on the data or its own values: a failed cast, an
+    overflow, error(). The query is the user's to fix."""
 
 
 class EngineError(S3MetaError):
@@ -56,7 +69,35 @@ class QueryFailed(EngineError):
         self.exit_code = EXIT_BAD_INPUT if user_error else EXIT_ENGINE
 
 
-class Interrupted(S3MetaError):
-    """Ctrl-C, after any remote query was stopped."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread by the CLI's handler. A KeyboardInterrupt, so
+    that everything that stops work on Ctrl-C (a running query, a temp file) stops it here too."""
 
-    exit_code = 130
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Interrupted(S3MetaError):
+    """Ctrl-C or a termination signal, after the running query was stopped. Exit 128 + the signal:
+    130 for Ctrl-C (SIGINT), 143 for SIGTERM, 129 for SIGHUP."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+    @classmethod
+    def by(cls, interrupt: KeyboardInterrupt, what: str) -> "Interrupted":
+        """The error for `interrupt` (Ctrl-C or Terminated), saying what was stopped."""
+        signum = getattr(interrupt, "signum", signal.SIGINT)
+        return cls(f"{signal_text(signum)}: {what}", signum)
+
+
+def signal_text(signum: int) -> str:
+    """'interrupted' for Ctrl-C, 'terminated (SIGTERM)' and the like for the others."""
+    if signum == signal.SIGINT:
+        return "interrupted"
+    return f"terminated ({signal.Signals(signum).name})"

@@ -46,7 +46,6 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import io
 import json
 import os
 import re
@@ -59,6 +58,7 @@ from urllib.parse import unquote_plus
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .buffers import arrow_copy
 from .errors import BadInput, DataError
 from .schema import INVENTORY, TIMESTAMP
 
@@ -529,10 +529,10 @@ def _read_file(manifest: Manifest, entry: dict[str, Any], source: _Source) -> pa
             raw = _read_csv(data, manifest.columns)
         elif manifest.file_format == "ORC":
             import pyarrow.orc as orc
-            raw = orc.ORCFile(io.BytesIO(data)).read()
+            raw = orc.ORCFile(arrow_copy(data)).read()
         else:
             import pyarrow.parquet as pq
-            raw = pq.read_table(io.BytesIO(data))
+            raw = pq.read_table(arrow_copy(data))  # Arrow memory: see analytics/buffers.py
         return normalize(raw, manifest)
     except DataError as exc:
         raise DataError(f"{manifest.location}: inventory report file {where}: {exc}") from exc
@@ -546,7 +546,7 @@ def _read_csv(data: bytes, columns: list[str]) -> pa.Table:
 
     text = gzip.decompress(data)  # raises on a truncated or corrupt gzip stream
     return pacsv.read_csv(
-        io.BytesIO(text),
+        arrow_copy(text),  # Arrow memory: see analytics/buffers.py
         read_options=pacsv.ReadOptions(column_names=columns),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},

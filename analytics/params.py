@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
-from .errors import ParamError
+from .errors import BadInput, OutOfRange, ParamError
 
-_DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)", re.I)
-_DURATION = re.compile(r"^\s*(?:\d+\s*[wdhms]\s*)+$", re.I)
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+# Digits are ASCII only: Python's \d and int() also take '１２' and '٣', which a user did not mean
+# and which then match nothing (or something else) in the data.
+_DURATION_PART = re.compile(r"([0-9]+)\s*(w|d|h|m|s)", re.I)
+_DURATION = re.compile(r"^\s*(?:[0-9]+\s*[wdhms]\s*)+$", re.I)
+MAX_DURATION = timedelta(days=36500)  # a century: far beyond any journal, and never past year 1
+_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 # Current S3 bucket rules (3-63 chars of a-z 0-9 . -) widened to the legacy us-east-1 names
 # (upper case and underscores, up to 255 chars) that still exist in old accounts.
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
-_ACCOUNT = re.compile(r"^\d{12}$")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
 _PRINCIPAL = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?$")
 _EXTENSION = re.compile(r"^\.?[A-Za-z0-9]{1,16}$")
 _INT_MAX = 2**31 - 1
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """`90m`, `24h`, `7d`, `2w`, `1h30m` as a timedelta; None if `text` is not a duration."""
+    """`90m`, `24h`, `7d`, `2w`, `1h30m` as a timedelta; None if `text` is not a duration.
+
+    Longer than MAX_DURATION raises OutOfRange: a BadInput wherever it surfaces, and a ValueError
+    to the parsers that name the parameter or flag it came from.
+    """
     if not _DURATION.match(text):
         return None
-    delta = timedelta()
-    for amount, unit in _DURATION_PART.findall(text):
-        delta += timedelta(**{_UNITS[unit.lower()]: int(amount)})
-    return delta
+    seconds = sum(int(amount) * _SECONDS[unit.lower()] for amount, unit in _DURATION_PART.findall(text))
+    if seconds > MAX_DURATION.total_seconds():
+        raise OutOfRange(f"duration {_shown(text.strip())} is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)
 
 
 def utc_naive(value: datetime) -> datetime:
@@ -50,7 +58,10 @@ def parse_timestamp(text: str, reference: datetime) -> datetime:
         return reference
     delta = parse_duration(text)
     if delta is not None:
-        return reference - delta
+        try:
+            return reference - delta
+        except OverflowError:
+            raise ValueError(f"{text} before {reference.isoformat()} is before the year 1") from None
     try:
         return utc_naive(datetime.fromisoformat(text))
     except ValueError:
@@ -74,7 +85,7 @@ def _as_int(value: Any) -> int:
         number = value
     else:
         text = str(value).strip()
-        if not re.fullmatch(r"[+-]?\d+", text):
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
             raise ValueError("expected an integer")
         number = int(text)
     if not 0 <= number <= _INT_MAX:
@@ -197,7 +208,11 @@ def coerce(query: str | None, declared: list[Param], values: Mapping[str, Any],
             out[p.name] = None
         elif p.type == "timestamp" and not isinstance(value, datetime):
             text = _as_text(query, p, value)
-            if parse_duration(text) is not None and p.name != "until":
+            try:
+                is_duration = parse_duration(text) is not None
+            except ValueError as exc:
+                raise ParamError(query, p.name, str(exc)) from None
+            if is_duration and p.name != "until":
                 relative.append(p)
                 continue
             out[p.name] = _resolve_timestamp(query, p, text, now)
@@ -270,6 +285,38 @@ def _type_of(name: str, value: Any) -> str:
         return "integer"
     raise ParamError(None, name, f"cannot bind a {type(value).__name__}: give a str, int or datetime, "
                                  f"or name a type ({name}:TYPE; types: {', '.join(TYPES)})")
+
+
+def parse_count(text: str, low: int, high: int) -> int:
+    """A whole number from `low` to `high`, in ASCII digits (for flags such as --max-rows, --rows)."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise ValueError(f"expected a whole number from {low} to {high} (got {_shown(text)})")
+    number = int(text)
+    if not low <= number <= high:
+        raise ValueError(f"expected a whole number from {low} to {high} (got {_shown(text)})")
+    return number
+
+
+_SECONDS_TEXT = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+
+
+def parse_seconds(text: str) -> float:
+    """A positive, finite number of seconds in ASCII (for --timeout): not 0, nan, inf or '١٢'."""
+    seconds = float(text) if _SECONDS_TEXT.match(text.strip()) else math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"expected a positive number of seconds, such as 30 or 1.5 (got {_shown(text)})")
+    return seconds
+
+
+def bucket_names(value: str | list[str] | None) -> list[str]:
+    """--bucket values (one name or several), each checked by the bucket parameter's rule."""
+    names = [value] if isinstance(value, str) else list(value or [])
+    for name in names:
+        try:
+            TYPES["bucket"].coerce(name)
+        except (TypeError, ValueError) as exc:
+            raise BadInput(f"--bucket {_shown(name)}: {exc}") from None
+    return names
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import BadInput
+from .params import parse_seconds
 
 ENGINES = ("duckdb", "athena")  # the names analytics.engines.REGISTRY knows (a test keeps them equal)
 
@@ -91,9 +92,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "read journal, inventory or annotation from an Iceberg table (S3 Tables): its metadata.json location, "
             "or its table folder; repeat for each table", metavar="TABLE=LOCATION", implies_engine="duckdb",
             group="sources"),
-    Setting("buckets", "S3META_BUCKETS", list, _ATHENA,
-            "general purpose bucket whose S3 Metadata tables to query; repeat for several", flag="--bucket",
-            metavar="NAME", group="tables"),
+    Setting("buckets", "S3META_BUCKETS", list, ENGINES,
+            "only this general purpose bucket's rows (athena: its S3 Metadata tables; duckdb: its rows of every "
+            "table); repeat for several", flag="--bucket", metavar="NAME", group="tables"),
     Setting("namespace", "S3META_NAMESPACE", str, _ATHENA, "the tables' namespace, for legacy bucket names (b_...)",
             group="tables"),
     Setting("catalog", "S3META_CATALOG", str, _ATHENA, "data catalog (default s3tablescatalog/aws-s3)"),
@@ -104,8 +105,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("region", "S3META_REGION", str, _ATHENA, "AWS Region (default: the AWS configuration)"),
     Setting("aws_profile", "S3META_AWS_PROFILE", str, _ATHENA,
             "AWS CLI profile (default: AWS_PROFILE or the default chain)"),
-    Setting("timeout", "S3META_TIMEOUT", float, _ATHENA, "stop the query in Athena after this long",
-            metavar="SECONDS"),
+    Setting("timeout", "S3META_TIMEOUT", float, ENGINES,
+            "stop a query that runs longer than this, and exit 3 (athena: stopped in Athena too)", metavar="SECONDS"),
 )}
 ENGINE_OPTIONS = {engine: tuple(s.name for s in SETTINGS.values() if engine in s.engines and s.name != "engine")
                   for engine in ENGINES}
@@ -118,9 +119,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> Any:
     for s in SETTINGS.values():
         engines = "" if len(s.engines) > 1 else f"{s.engines[0]}: "
         group.add_argument(s.option, dest=s.name, metavar=s.metavar, choices=s.choices,
-                           action="append" if s.repeatable else "store", type=float if s.kind is float else None,
+                           action="append" if s.repeatable else "store", type=_seconds if s.kind is float else None,
                            help=engines + s.help)
     return group
+
+
+def _seconds(text: str) -> float:
+    """A float flag's value, checked as the flag is read: one line naming the flag for `nan` or '١٢'."""
+    try:
+        return parse_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --- the config document ----------------------------------------------------------------------------
@@ -197,10 +206,10 @@ def _typed(name: str, value: Any, where: str | None) -> Any:
             if isinstance(value, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in value):
                 return [os.fspath(v) for v in value]
             raise ValueError
-        if kind is float:
+        if kind is float:  # seconds: positive and finite (not nan or inf), ASCII digits
             if isinstance(value, bool):
                 raise ValueError
-            number = float(value)
+            number = parse_seconds(value) if isinstance(value, str) else float(value)
             if not math.isfinite(number) or number <= 0:
                 raise ValueError
             return number

@@ -19,6 +19,16 @@ _CONTROL |= {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0
                                         0x2028, 0x2029)}
 
 
+def byte_size(n: float | None) -> str:
+    """A byte count for people: `0 B`, `12.50 MB`, `1.20 GB`."""
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
 def python_rows(table: pa.Table) -> list[dict[str, Any]]:
     """Rows as dicts with maps as dicts (not lists of pairs)."""
     return table.to_pylist(maps_as_pydicts="strict")

@@ -57,6 +57,7 @@ import duckdb
 data, repeat, statements = Path(sys.argv[1]), int(sys.argv[2]), json.loads(sys.stdin.read())
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
+con.execute("SET enable_progress_bar = false")  # `python -c` looks interactive: the bar would go to stdout
 for table in ("journal", "inventory"):
     con.read_parquet(sorted(str(p) for p in (data / table).glob("*.parquet"))).create_view(table)
 out = {}

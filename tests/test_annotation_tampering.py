@@ -93,7 +93,6 @@ def test_a_never_seen_account_is_critical_and_every_kind_of_change_is_told():
 def test_while_learning_nobody_is_new_and_unconfigured_findings_cannot_page():
     # The journal was just enabled: no baseline, so every account and address would look new.
     rows = [change("DELETE_ANNOTATION", SINCE + 2 * H, X, "198.18.44.7")]
-    d = detectors.DETECTORS["annotation_tampering"]
     inputs = Inputs(since=SINCE, until=UNTIL, baseline_since=BASELINE, activity=[pair(A, "10.0.0.1", in_window=True)],
                     evidence={"annotation_tampering": [(None, rows)]}, min_baseline=timedelta(hours=24))
     assert inputs.learning

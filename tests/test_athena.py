@@ -26,11 +26,12 @@ def column(name, type_):
             "CatalogName": "hive", "SchemaName": "", "TableName": ""}
 
 
-def can(server, columns, rows):
-    """Queue one canned result: moto hands it to the next query and writes its CSV to S3."""
+def can(server, columns, rows, region="us-east-1"):
+    """Queue one canned result: moto hands it to the next query (in `region`) and writes its CSV to S3."""
     header = {"Data": [{"VarCharValue": name} for name, _ in columns]}
     data = [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in rows]
-    body = {"results": [{"rows": [header, *data], "column_info": [column(n, t) for n, t in columns]}]}
+    body = {"results": [{"rows": [header, *data], "column_info": [column(n, t) for n, t in columns]}],
+            "region": region}
     request = urllib.request.Request(server + "/moto-api/static/athena/query-results", method="POST",
                                      data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     assert urllib.request.urlopen(request).status == 201
@@ -68,6 +69,12 @@ def test_legacy_names_need_an_explicit_namespace(bucket):
     assert AthenaEngine(namespace="b_legacy_bucket1a2b3c").namespaces == ["b_legacy_bucket1a2b3c"]
 
 
+@pytest.mark.parametrize("bucket", ["", "x' OR '1'='1", "a", "no way"])
+def test_a_malformed_bucket_is_refused(bucket):
+    with pytest.raises(BadInput, match="^--bucket "):
+        AthenaEngine(buckets=[bucket])
+
+
 def test_engine_needs_a_bucket():
     with pytest.raises(BadInput, match="needs --bucket"):
         AthenaEngine()
@@ -98,6 +105,12 @@ def test_show_render_for_athena_prints_statement_context_and_parameters():
     assert "record_timestamp >= ?" in proc.stdout
     assert '-- context (athena): {"Catalog": "s3tablescatalog/aws-s3", "Database": "b_my_bucket"}' in proc.stdout
     assert "-- ExecutionParameters (athena): [\"TIMESTAMP '2025-11-20 00:00:00.000'\"" in proc.stdout
+
+
+@pytest.mark.parametrize("statement", ["SELECT 1", "VALUES 1", "VALUES (1, 'a'), (2, 'b')", "SHOW TABLES",
+                                       "EXPLAIN SELECT 1", "DESCRIBE journal", "WITH a AS (SELECT 1) SELECT * FROM a"])
+def test_read_only_statements_pass_athenas_check(statement):
+    assert AthenaEngine(buckets=["bkt"]).check_read_only(statement) == statement
 
 
 # --- against the emulator ----------------------------------------------------------------------------
@@ -140,7 +153,7 @@ def test_hostile_values_travel_as_quoted_literals(aws, tmp_path, value):
     (tmp_path / "by_key.sql").write_text("-- By key.\n--\n-- x\n-- @param key key: the key\n"
                                          "SELECT key FROM journal WHERE key = :key\n")
     can(aws, [("key", "varchar")], [])
-    with analytics.connect("athena", buckets=["b1"], output_location=RESULTS, catalog=str(tmp_path)) as session:
+    with analytics.connect("athena", buckets=["bkt-1"], output_location=RESULTS, catalog=str(tmp_path)) as session:
         result = session.run("by_key", key=value)
     sent = received(result.stats["query_execution_id"])
     assert sent["Query"] == "SELECT key FROM journal WHERE key = ?"  # the text never changes
@@ -150,7 +163,7 @@ def test_hostile_values_travel_as_quoted_literals(aws, tmp_path, value):
 def test_too_long_a_value_is_refused_before_sending(tmp_path):
     (tmp_path / "by_key.sql").write_text("-- By key.\n--\n-- x\n-- @param key key: the key\n"
                                          "SELECT key FROM journal WHERE key = :key\n")
-    with analytics.connect("athena", buckets=["b1"], catalog=str(tmp_path)) as session:
+    with analytics.connect("athena", buckets=["bkt-1"], catalog=str(tmp_path)) as session:
         assert len(session.render("by_key", key="k" * 1022).parameters[0]) == 1024
         with pytest.raises(BadInput, match="at most 1024"):
             session.render("by_key", key="k" * 1023)
@@ -249,6 +262,16 @@ def test_cli_reports_cost_on_stderr(aws, tmp_path):
     assert "athena scanned 0 B" in proc.stderr and "estimated $0.000048" in proc.stderr
 
 
+@pytest.mark.parametrize("statement", ["SHOW TABLES", "EXPLAIN SELECT 1", "SHOW COLUMNS FROM journal"])
+def test_valid_show_and_explain_print_only_the_cost_line(aws, statement):
+    can(aws, [("x", "varchar")], [["a"]])
+    proc = cli("sql", statement, "--engine", "athena", "--bucket", "acme-prod-data", "--output-location", RESULTS,
+               "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("s3meta: 1 rows; athena scanned")
+
+
 def test_settings_from_a_config_profile(aws, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('[profiles.prod]\nengine = "athena"\nbuckets = ["acme-prod-data"]\n'
@@ -260,6 +283,33 @@ def test_settings_from_a_config_profile(aws, tmp_path):
     assert json.loads(proc.stdout) == [{"n": 7}]
     proc = cli("--config", str(config), "--profile", "nope", "sql", "SELECT 1", env=env)
     assert proc.returncode == 2 and "no profile 'nope' (profiles: prod)" in proc.stderr
+
+
+@pytest.mark.parametrize("variables,region", [
+    ({"AWS_REGION": "eu-west-1"}, "eu-west-1"),                                   # the README's promise
+    ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-west-2"}, "eu-west-1"),  # AWS_REGION first
+    ({"S3META_REGION": "ap-southeast-2", "AWS_REGION": "eu-west-1"}, "ap-southeast-2"),
+])
+def test_region_from_the_environment(aws, monkeypatch, tmp_path, variables, region):
+    """boto3 reads only AWS_DEFAULT_REGION; s3meta honours AWS_REGION as the AWS CLI and SDKs do."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))  # no region from a profile
+    can(aws, [("n", "bigint")], [["7"]], region=region)
+    proc = cli("sql", "SELECT 7 AS n", "--engine", "athena", "--bucket", "acme-prod-data",
+               "--output-location", RESULTS, "--format", "json", env=variables)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"n": 7}]
+    query_id = proc.stderr.split("(query ")[1].split(")")[0]
+    ran = boto3.client("athena", region_name=region).get_query_execution(QueryExecutionId=query_id)
+    assert ran["QueryExecution"]["Query"] == "SELECT 7 AS n"
+
+
+def test_no_region_at_all_is_one_line(aws, monkeypatch, tmp_path):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    proc = cli("sql", "SELECT 1", "--engine", "athena", "--bucket", "acme-prod-data")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("s3meta: error: no AWS region: pass --region, set AWS_REGION")
 
 
 # --- what moto cannot do: FAILED with Athena's reason, and cost figures, through botocore's Stubber ----

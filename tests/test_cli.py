@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +166,196 @@ def test_console_script_is_installed():
         pytest.skip("the s3meta console script is not installed in this interpreter's environment")
     proc = subprocess.run([str(script), "list"], capture_output=True, text=True)
     assert proc.returncode == 0 and "recent_deletes" in proc.stdout
+
+
+# --- stderr carries narration and one-line errors only ---------------------------------------------------
+
+ATHENA = ["--engine", "athena", "--bucket", "acme-prod-data", "--region", "us-east-1"]
+# Statements each engine's read-only check refuses; several make a SQL parser fall back and log.
+REFUSED_ON = {
+    "duckdb": ["UNLOAD (SELECT 1) TO 's3://x/'", "COPY journal TO 'x.csv'", "MSCK REPAIR TABLE journal",
+               "CALL pragma_version()", "LOAD httpfs", "VACUUM", "EXPLAIN ANALYZE UNLOAD (SELECT 1) TO 's3://x/'",
+               "SHOW CREATE TABLE journal", "PREPARE p AS SELECT 1"],
+    "athena": ["UNLOAD (SELECT 1) TO 's3://x/' WITH (format = 'PARQUET')", "MSCK REPAIR TABLE journal",
+               "CALL system.flush()", "LOAD httpfs", "VACUUM journal", "EXPLAIN ANALYZE UNLOAD (SELECT 1) TO 's3://x/'",
+               "PREPARE p FROM SELECT 1", "DEALLOCATE PREPARE p", "RESET SESSION a",
+               "OPTIMIZE journal REWRITE DATA USING BIN_PACK", "INSERT INTO journal SELECT * FROM journal"],
+}
+
+
+@pytest.mark.parametrize("engine,statement", [(e, s) for e, statements in REFUSED_ON.items() for s in statements])
+def test_a_refused_statement_prints_exactly_one_stderr_line(hand_data, engine, statement):
+    where = ["--data", str(hand_data)] if engine == "duckdb" else ATHENA
+    proc = cli("sql", statement, *where)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("s3meta: error: "), proc.stderr
+    assert proc.stdout == ""
+
+
+def test_duckdb_never_draws_its_progress_bar(hand_data):
+    # DuckDB turns its bar on when Python looks interactive (`python -c`, a notebook, a REPL) and
+    # draws it on stdout, into the CSV a script is writing.
+    script = ("import analytics; s = analytics.connect(data=%r); "
+              "print(s.sql(\"SELECT current_setting('enable_progress_bar') AS p\").rows())" % str(hand_data))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "[{'p': False}]", proc.stdout + proc.stderr
+
+
+# --- --bucket means the same on both engines -----------------------------------------------------------
+
+def test_bucket_restricts_duckdbs_tables_to_those_buckets(small_data):
+    query = ["query", "recent_deletes", "--data", str(small_data), "-p", "since=2025-11-16", "-p", "until=2025-11-30",
+             "--format", "json"]
+    every = json.loads(cli(*query).stdout)
+    assert {"acme-prod-data", "acme-logs", "acme.media.assets"} == {r["bucket"] for r in every}
+    only = json.loads(cli(*query, "--bucket", "acme-prod-data").stdout)
+    assert only and only == [r for r in every if r["bucket"] == "acme-prod-data"]
+    two = json.loads(cli(*query, "--bucket", "acme-prod-data", "--bucket", "acme.media.assets").stdout)
+    assert two == [r for r in every if r["bucket"] != "acme-logs"]
+    from_env = cli(*query, env={"S3META_BUCKETS": "acme-logs"})
+    assert {r["bucket"] for r in json.loads(from_env.stdout)} == {"acme-logs"}
+
+
+def test_bucket_restricts_every_table_with_a_bucket_column(small_data):
+    for table in ("journal", "inventory"):
+        proc = cli("sql", f"SELECT DISTINCT bucket FROM {table}", "--data", str(small_data), "--bucket", "acme-logs",
+                   "--format", "json")
+        assert json.loads(proc.stdout) == [{"bucket": "acme-logs"}], (table, proc.stderr)
+
+
+@pytest.mark.parametrize("bucket", ["x' OR '1'='1", "", "a", "no way"])
+def test_a_malformed_bucket_is_bad_input_on_duckdb(hand_data, bucket):
+    one_line_error(cli("sql", "SELECT 1", "--data", str(hand_data), "--bucket", bucket), 2, "--bucket")
+
+
+# --- hostile input to every flag: exit 2 with one clear line -----------------------------------------------
+
+HOSTILE_FLAGS = [
+    (["query", "recent_deletes", "-p", "since=999999999d"], "parameter 'since'"),
+    (["query", "recent_deletes", "-p", "since=99999999999999999999999d"], "parameter 'since'"),
+    (["show", "recent_deletes", "--render", "-p", "since=999999999d"], "parameter 'since'"),
+    (["query", "recent_deletes", "-p", "since=１２h"], "parameter 'since'"),
+    (["query", "largest_recent_uploads", "-p", "limit=٣"], "parameter 'limit'"),
+    (["query", "requester_activity", "-p", "requester=１１１１２２２２３３３３"], "parameter 'requester'"),
+    (["query", "recent_deletes", "--max-rows", str(10**30)], "--max-rows"),
+    (["query", "recent_deletes", "--max-rows", "-1"], "--max-rows"),
+    (["query", "recent_deletes", "--max-rows", "١٢"], "--max-rows"),
+    (["query", "recent_deletes", "--timeout", "nan"], "--timeout"),
+    (["query", "recent_deletes", "--timeout", "inf"], "--timeout"),
+    (["query", "recent_deletes", "--timeout", "1e400"], "--timeout"),
+    (["query", "recent_deletes", "--timeout", "١٢"], "--timeout"),
+    (["query", "recent_deletes", "--timeout", "-1"], "--timeout"),
+    (["query", "recent_deletes", "--output", ""], "--output"),
+    (["query", "recent_deletes", "--format", "nope"], "--format"),
+    (["sql", "SELECT 1", "-f", ""], "--file"),
+    (["sql", "-f", "/tmp"], "cannot read SQL file /tmp"),
+    (["restore-plan", "--requester", "111122223333", "--output", ""], "--output"),
+    (["restore-plan", "--requester", "１１１１２２２２３３３３", "--output", "x"], "requester"),
+    (["report", "--since", "999999999d"], "--since"),
+    (["report", "--baseline", "999999999d"], "longer than"),
+    (["report", "--baseline", "١٢d"], "--baseline"),
+    (["report", "--output", ""], "--output"),
+    (["report", "--state", ""], "--state"),
+    (["report", "--state", "/dev/zero"], "--state"),
+    (["report", "--webhook", ""], "--webhook"),
+    (["report", "--webhook", "file:///etc/passwd"], "--webhook"),
+    (["report", "--sns-topic", ""], "--sns-topic"),
+    (["report", "--sns-topic", "not-an-arn"], "--sns-topic"),
+    (["fixtures", "generate", "--out", "x", "--seed", "-1"], "--seed"),
+    (["fixtures", "generate", "--out", "x", "--rows", str(10**20)], "--rows"),
+    (["fixtures", "generate", "--out", "x", "--days", "99999999"], "--days"),
+    (["fixtures", "generate", "--out", "x", "--rows", "１０００"], "--rows"),
+    (["fixtures", "generate", "--out", ""], "--out"),
+    (["fixtures", "generate", "--out", "x", "--end", "999999999d"], "--end"),
+    (["list", "--tag", "no-such-tag"], "no query is tagged 'no-such-tag'"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", HOSTILE_FLAGS)
+def test_hostile_flag_values_exit_2_with_one_line(hand_data, tmp_path, args, fragment):
+    where = [] if args[0] in ("fixtures", "list") else ["--data", str(hand_data)]
+    proc = subprocess.run([sys.executable, "-m", "analytics", *args, *where], capture_output=True, text=True,
+                          encoding="utf-8", cwd=tmp_path, timeout=120)
+    one_line_error(proc, 2, fragment)
+    assert not any(tmp_path.iterdir()), list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--data", ""], "--data"),
+    (["--engine", "athena", "--bucket", "acme-prod-data", "--region", ""], "--region"),
+    (["--engine", "athena", "--bucket", "acme-prod-data", "--workgroup", ""], "--workgroup"),
+    (["--engine", "athena", "--bucket", "acme-prod-data", "--output-location", ""], "--output-location"),
+    (["--engine", "athena", "--bucket", "acme-prod-data", "--output-location", "/tmp/results"], "s3://"),
+    (["--engine", "athena", "--bucket", "acme-prod-data", "--namespace", ""], "--namespace"),
+    (["--engine", "athena", "--bucket", "acme-prod-data", "--aws-profile", ""], "--aws-profile"),
+])
+def test_empty_engine_settings_exit_2(args, fragment):
+    one_line_error(cli("sql", "SELECT 1", *args), 2, fragment)
+
+
+def sql_with_stdin(hand_data, **popen) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analytics", "sql", "--data", str(hand_data)], capture_output=True,
+                          timeout=120, **popen)
+
+
+def test_sql_with_stdin_closed_exits_2(hand_data):
+    proc = sql_with_stdin(hand_data, stdin=None, preexec_fn=lambda: os.close(0))
+    one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(),
+                                               proc.stderr.decode()), 2, "no SQL given")
+
+
+def test_sql_with_non_utf8_stdin_exits_2(hand_data):
+    proc = sql_with_stdin(hand_data, input=b"SELECT '\xff\xfe' AS x")
+    one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(),
+                                               proc.stderr.decode()), 2, "not UTF-8")
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_sql_input_is_capped_not_read_until_memory_runs_out(hand_data, source):
+    # /dev/zero never ends; a cap on memory (1 GiB of address space beyond what is mapped at start would
+    # do, but RLIMIT_AS counts DuckDB's and pyarrow's mappings) is replaced by a wall-clock bound here.
+    if source == "file":
+        proc = subprocess.run([sys.executable, "-m", "analytics", "sql", "-f", "/dev/zero", "--data", str(hand_data)],
+                              capture_output=True, text=True, timeout=60)
+    else:
+        with open("/dev/zero", "rb") as zero:
+            proc = subprocess.run([sys.executable, "-m", "analytics", "sql", "--data", str(hand_data)], stdin=zero,
+                                  capture_output=True, text=True, timeout=60)
+    one_line_error(proc, 2, "longer than")
+
+
+def test_output_to_a_fifo_is_written_in_place(hand_data, tmp_path):
+    """A named pipe (or a device such as /dev/stdout) cannot be replaced by a rename, and must not be."""
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    proc = cli("sql", "SELECT 42 AS n", "--data", str(hand_data), "--format", "csv", "--output", str(fifo))
+    reader.join(30)
+    if reader.is_alive():  # the command replaced the pipe: unblock the reader
+        with open(os.open(str(tmp_path / "pipe"), os.O_WRONLY | os.O_NONBLOCK), "wb"):
+            pass
+    assert proc.returncode == 0, proc.stderr
+    assert received == [b"n\n42\n"] and stat.S_ISFIFO(fifo.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_unwritable_stdout_exits_2(hand_data):
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "analytics", "sql", "SELECT 42 AS n", "--data", str(hand_data)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("s3meta: error: cannot write"), proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "٣", "0"])
+def test_a_timeout_from_the_environment_or_a_profile_is_checked_too(hand_data, tmp_path, value):
+    one_line_error(cli("sql", "SELECT 1", "--data", str(hand_data), env={"S3META_TIMEOUT": value}), 2,
+                   "setting 'timeout' must be a positive number")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[profiles.p]\ntimeout = {value if value in ("nan", "inf", "0") else repr(value)}\n')
+    one_line_error(cli("--config", str(config), "--profile", "p", "sql", "SELECT 1", "--data", str(hand_data)), 2,
+                   "setting 'timeout' must be a positive number")

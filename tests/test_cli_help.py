@@ -67,7 +67,7 @@ def test_list_groups_by_tag_and_keeps_the_detectors_apart():
 
 
 def test_list_tag_without_a_match_says_so_and_exits_2():
-    one_line(cli("list", "--tag", "workshp"), 2, "no query has tag 'workshp'; did you mean 'workshop'?")
+    one_line(cli("list", "--tag", "workshp"), 2, "no query is tagged 'workshp'; did you mean 'workshop'?")
     assert cli("list", "--tag", "workshop").returncode == 0
 
 

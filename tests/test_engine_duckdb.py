@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 import analytics
-from analytics.errors import DataError, SQLRefused
-from conftest import HAND_INVENTORY, HAND_JOURNAL, write_tables
+from analytics.errors import DataError, QueryError, SQLRefused
+from conftest import HAND_INVENTORY, HAND_JOURNAL, cli, write_tables
 
 REFUSED = [
     "COPY journal TO 'out.csv'", "COPY (SELECT 1) TO 'x.parquet'", "ATTACH 'x.db'", "DETACH x",
@@ -165,3 +172,115 @@ def test_files_from_other_writers_read_the_same(hand, tmp_path):
             assert other.run(name, **window).rows() == hand.run(name, **window).rows(), name
         deletes = other.run("recent_deletes", **window).arrow()
         assert str(deletes.schema.field("record_timestamp").type) == "timestamp[us]"
+
+
+# --- the sandbox holds the data folder, and nothing the working folder brings --------------------------------
+
+@pytest.fixture
+def hostile_cwd(tmp_path, monkeypatch):
+    """A working folder (cron's is $HOME) whose `.tmp` links to /etc, where DuckDB would put its temp files."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / ".tmp").symlink_to("/etc")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # where the session's private folder must go
+    (tmp_path / "tmp").mkdir()
+    tempfile.tempdir = None  # re-read TMPDIR
+    yield cwd
+    tempfile.tempdir = None
+
+
+def test_allowed_directories_hold_only_the_data_folder_and_a_private_temp_folder(hand_data, hostile_cwd, tmp_path):
+    with analytics.connect(data=hand_data) as session:
+        (row,) = session.sql("SELECT current_setting('allowed_directories') AS allowed, "
+                             "current_setting('temp_directory') AS temp").rows()
+        temp = Path(row["temp"])
+        # DuckDB always allows its own temp folder: a fresh, empty one of this session's, mode 0700.
+        assert sorted(row["allowed"]) == sorted([str(hand_data.resolve()) + os.sep, str(temp) + os.sep])
+        assert temp.parent == tmp_path / "tmp" and temp.is_dir() and not any(temp.iterdir())
+        assert stat.S_IMODE(temp.stat().st_mode) == 0o700
+        for path in (".tmp/passwd", str(hostile_cwd / ".tmp" / "passwd"), "/etc/passwd"):
+            with pytest.raises(SQLRefused):
+                session.sql(f"SELECT content FROM read_text('{path}')")
+    assert not temp.exists()  # removed at close
+
+
+def test_cli_cannot_read_through_the_working_folder(hand_data, hostile_cwd, tmp_path):
+    for statement in ("SELECT content FROM read_text('.tmp/passwd')", "SELECT * FROM read_csv('.tmp/passwd')"):
+        proc = cli("sql", statement, "--data", str(hand_data), env={"TMPDIR": str(tmp_path / "tmp")})
+        assert proc.returncode == 2 and "root:" not in proc.stdout, proc.stdout
+    assert list((tmp_path / "tmp").iterdir()) == []  # each run removed its private temp folder
+
+
+def test_a_session_left_open_removes_its_temp_folder_at_exit(hand_data, tmp_path):
+    script = f"import analytics; s = analytics.connect(data={str(hand_data)!r}); print(s.engine.temp_directory)"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()).parent == tmp_path and list(tmp_path.iterdir()) == []
+
+
+def test_sql_on_duckdb_imports_neither_pandas_nor_boto3(hand_data):
+    """`python -X importtime` lists every module the real command imports, up to its exit."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "analytics", "sql",
+                           "SELECT count(*) AS n FROM journal", "--data", str(hand_data), "--format", "csv"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "n\n16\n", proc.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "duckdb" in imported  # the listing works
+    heavy = sorted(m for m in imported if m.split(".")[0] in ("pandas", "boto3", "botocore", "pyathena"))
+    assert heavy == [], heavy
+
+
+def test_buckets_travel_as_a_bound_value_not_as_sql_text(small_data):
+    with analytics.connect(data=small_data, buckets=["acme.media.assets"]) as session:
+        assert session.sql("SELECT DISTINCT bucket FROM journal").rows() == [{"bucket": "acme.media.assets"}]
+        definitions = session.engine.con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()
+        assert not any("acme" in (sql or "") for (sql,) in definitions)
+        plan = session.sql("EXPLAIN SELECT count(*) FROM journal").rows()[0]["explain_value"]
+        scan = plan[plan.index("PARQUET_SCAN"):]
+        assert "Filters:" in scan and "list_contains" in scan  # filtered in the Parquet scan itself
+
+
+# --- errors say what happened, with DuckDB's hints ----------------------------------------------------------
+
+@pytest.mark.parametrize("statement,error,label,hint", [
+    ("SELECT * FROM journl", SQLRefused, "invalid SQL: Catalog Error", 'Did you mean "journal"?'),
+    ("SELECT lenght(key) FROM journal", SQLRefused, "invalid SQL: Catalog Error", 'Did you mean "length"?'),
+    ("SELECT nope FROM journal", SQLRefused, "invalid SQL: Binder Error", "Candidate bindings:"),
+    ("SELECT CAST(key AS INTEGER) FROM journal", QueryError, "the query failed as it ran: Conversion Error",
+     "when casting from source column key"),
+    ("SELECT 2147483647::INTEGER + 1", QueryError, "the query failed as it ran: Out of Range Error", "Overflow"),
+    ("SELECT error('boom')", QueryError, "the query failed as it ran: Invalid Input Error", "boom"),
+    ("SELECT * FROM read_csv('/etc/passwd')", SQLRefused, "refused: Permission Error", "disabled by configuration"),
+])
+def test_duckdb_errors_are_labelled_by_what_happened_with_hints_on_one_line(hand, statement, error, label, hint):
+    with pytest.raises(error) as err:
+        hand.sql(statement)
+    message = str(err.value)
+    assert message.startswith(label) and hint in message and "\n" not in message, message
+    assert "LINE 1" not in message  # the statement excerpt and its caret stay out
+
+
+def test_a_locked_setting_is_a_refusal(hand):
+    with pytest.raises(SQLRefused, match="^refused: .*configuration has been locked"):
+        hand.engine.execute("SET allowed_directories = ['/']")
+
+
+@pytest.mark.parametrize("link", ["folder", "file"])
+def test_data_reached_through_a_symlink_inside_the_data_folder_is_read(tmp_path, link):
+    write_tables(tmp_path / "real", HAND_JOURNAL, HAND_INVENTORY)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "real" / "inventory").rename(tmp_path / "data" / "inventory")
+    if link == "folder":  # data/journal -> ../real/journal, as an export mounted elsewhere
+        (tmp_path / "data" / "journal").symlink_to(tmp_path / "real" / "journal")
+    else:
+        (tmp_path / "data" / "journal").mkdir()
+        (tmp_path / "data" / "journal" / "p.parquet").symlink_to(tmp_path / "real" / "journal" / "part-00000.parquet")
+    (tmp_path / "real" / "secret.csv").write_text("a\n1\n")
+    with analytics.connect(data=tmp_path / "data") as session:
+        assert session.sql("SELECT count(*) AS n FROM journal").rows() == [{"n": len(HAND_JOURNAL)}]
+        with pytest.raises(SQLRefused, match="^refused"):  # the link's neighbours stay out of reach
+            session.sql(f"SELECT * FROM read_csv('{tmp_path / 'real' / 'secret.csv'}')")
+    proc = cli("sql", "SELECT count(*) AS n FROM journal", "--data", str(tmp_path / "data"), "--format", "csv")
+    assert proc.returncode == 0 and proc.stdout == f"n\n{len(HAND_JOURNAL)}\n", proc.stderr

@@ -163,3 +163,11 @@ def test_iceberg_and_report_on_s3_through_moto(aws, small_data, tmp_path):
                 parquet.run(name, _values(parquet, name)).arrow().to_pylist(), name
         with pytest.raises(SQLRefused):  # other objects in the bucket stay out of reach
             ice.sql("SELECT * FROM read_parquet('s3://s3meta-tables/elsewhere/x.parquet')")
+
+
+def test_bucket_restricts_iceberg_tables(warehouse):
+    _, locations = warehouse
+    iceberg = [f"{table}={location}" for table, location in locations.items()]
+    with analytics.connect(iceberg=iceberg, buckets=["acme-logs"]) as session:
+        for table in ("journal", "inventory"):
+            assert session.sql(f"SELECT DISTINCT bucket FROM {table}").rows() == [{"bucket": "acme-logs"}], table

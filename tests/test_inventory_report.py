@@ -338,3 +338,9 @@ def test_ddl_command_prints_a_projected_table_and_a_view(fmt, serde):
 def test_ddl_refuses_odd_locations(location):
     proc = cli("ddl", "inventory-report", "--location", location)
     assert proc.returncode == 2 and "--location" in proc.stderr
+
+
+def test_bucket_restricts_the_report_tables(reports, small_data):
+    with analytics.connect(inventory_report=str(reports["parquet"]), data=small_data, buckets=["acme-logs"]) as s:
+        for table in ("inventory", "inventory_report", "journal"):
+            assert s.sql(f"SELECT DISTINCT bucket FROM {table}").rows() == [{"bucket": "acme-logs"}], table

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from analytics.errors import ParamError
-from analytics.params import Param, coerce, parse_assignments, parse_duration, parse_timestamp
+from analytics.params import (Param, coerce, parse_assignments, parse_count, parse_duration, parse_seconds,
+                              parse_timestamp)
 
 NOW = datetime(2025, 11, 21, 6, 0)
 WINDOW = [Param("since", "timestamp", "24h"), Param("until", "timestamp", "now"),
@@ -112,3 +113,52 @@ def test_cli_assignments():
     assert parse_assignments(["since=24h", "key=a=b"]) == {"since": "24h", "key": "a=b"}
     with pytest.raises(ParamError, match="NAME=VALUE"):
         parse_assignments(["since"])
+
+
+# --- hostile values: huge, Unicode digits, empty ------------------------------------------------------
+
+REQUESTER = [Param("requester", "requester", None)]
+
+
+@pytest.mark.parametrize("values,fragment", [
+    ({"since": "999999999d"}, "longer than"), ({"since": "99999999999999999999999d"}, "longer than"),
+    ({"since": "9999999w"}, "longer than"), ({"until": "999999999h"}, "longer than"),
+    ({"since": "36500d", "until": "0050-01-01"}, "before the year 1"),
+    ({"since": "１２h"}, "expected ISO 8601"), ({"since": "٣d"}, "expected ISO 8601"),
+    ({"limit": "１２"}, "expected an integer"), ({"limit": "٣"}, "expected an integer"),
+])
+def test_huge_and_unicode_values_are_param_errors(values, fragment):
+    with pytest.raises(ParamError, match=fragment) as err:
+        coerce("q", WINDOW, values, now=NOW)
+    assert err.value.param in values
+
+
+@pytest.mark.parametrize("value", ["１１１１２２２２３３３３", "١١١١٢٢٢٢٣٣٣٣", "11112222333３"])
+def test_an_account_id_is_twelve_ascii_digits(value):
+    with pytest.raises(ParamError, match="12-digit AWS account ID"):
+        coerce("q", REQUESTER, {"requester": value}, now=NOW)
+
+
+def test_a_century_of_duration_is_still_accepted():
+    assert coerce("q", WINDOW, {"since": "36500d"}, now=NOW)["since"] == NOW - timedelta(days=36500)
+
+
+@pytest.mark.parametrize("text,low,high,fragment", [
+    ("-1", 0, 10, "from 0 to 10"), ("11", 0, 10, "from 0 to 10"), ("1" + "0" * 30, 0, 10, "from 0 to 10"),
+    ("１２", 0, 100, "whole number"), ("٣", 0, 100, "whole number"), ("", 0, 10, "whole number"),
+    ("1.5", 0, 10, "whole number"), ("nan", 0, 10, "whole number"),
+])
+def test_counts_are_ascii_whole_numbers_in_range(text, low, high, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        parse_count(text, low, high)
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "1e400", "0", "-1", "", "١٢", "１", "0x10", "1_0"])
+def test_seconds_are_positive_finite_ascii_numbers(text):
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        parse_seconds(text)
+
+
+@pytest.mark.parametrize("text,expected", [("1", 1.0), ("2.5", 2.5), ("900", 900.0), (".5", 0.5), ("1e3", 1000.0)])
+def test_seconds(text, expected):
+    assert parse_seconds(text) == expected

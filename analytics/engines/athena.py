@@ -13,18 +13,22 @@ quoted with quotes doubled, timestamps as TIMESTAMP '...'), never by string form
 
 from __future__ import annotations
 
-import io
+import contextlib
+import logging
 import math
 import re
 import time
 import uuid
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..buffers import arrow_copy
 from ..errors import BadInput, EngineError, Interrupted, QueryFailed, SQLRefused
-from .base import Engine, Execution, Rendered
+from ..params import bucket_names
+from ..values import byte_size
+from .base import Engine, Execution, Progress, Rendered
 
 DEFAULT_CATALOG = "s3tablescatalog/aws-s3"
 # The tables S3 Metadata writes per bucket, all in the namespace b_<bucket> ("annotation" since June 2026).
@@ -34,7 +38,6 @@ MIN_BILLED_BYTES = 10 * 2**20  # Athena bills at least 10 MB per query, rounded 
 MAX_PARAMETER_CHARS = 1024  # an ExecutionParameters value is 1-1024 characters
 _LEGACY = re.compile(r"[A-Z_]")
 
-Progress = Callable[[str, float, int | None], None]  # state, elapsed seconds, bytes scanned so far
 
 
 def namespace_for(bucket: str) -> str:
@@ -73,7 +76,15 @@ class AthenaEngine(Engine):
                  workgroup: str | None = None, output_location: str | None = None,
                  timeout: float | None = None, poll_interval: float = 0.5, progress: Progress | None = None,
                  client: Any = None, s3_client: Any = None):
-        buckets = [buckets] if isinstance(buckets, str) else list(buckets or [])
+        for flag, value in (("--namespace", namespace), ("--catalog", catalog), ("--region", region),
+                            ("--aws-profile", aws_profile), ("--workgroup", workgroup),
+                            ("--output-location", output_location)):
+            if value is not None and not str(value).strip():
+                raise BadInput(f"{flag}: expected a value, got an empty string")
+        if output_location is not None and not output_location.startswith("s3://"):
+            raise BadInput(f"--output-location {output_location[:60]!r}: expected an s3:// folder such as "
+                           "s3://my-athena-results/s3meta/")
+        buckets = bucket_names(buckets)
         if namespace and len(buckets) > 1:
             raise BadInput("--namespace names one bucket's tables; it cannot go with several --bucket")
         if not buckets and not namespace:
@@ -88,11 +99,12 @@ class AthenaEngine(Engine):
 
     # --- AWS clients, created on first use so render() works offline ------------------------------
     def _session(self):
-        import boto3
         import botocore.exceptions
 
+        from .. import aws
+
         try:
-            return boto3.Session(profile_name=self.aws_profile, region_name=self.region)
+            return aws.session(self.aws_profile, self.region)
         except botocore.exceptions.ProfileNotFound:
             raise BadInput(f"AWS profile {self.aws_profile!r} not found in the AWS configuration") from None
 
@@ -144,7 +156,8 @@ class AthenaEngine(Engine):
             return node
 
         try:
-            tree = sqlglot.parse_one(sql, read="athena")
+            with _quiet_parser():
+                tree = sqlglot.parse_one(sql, read="athena")
         except sqlglot.errors.ParseError as exc:
             raise SQLRefused(f"invalid SQL for Athena: {str(exc).splitlines()[0]}") from exc
         return tree.transform(rewrite).sql("athena")
@@ -164,12 +177,13 @@ class AthenaEngine(Engine):
         from sqlglot import exp
 
         try:
-            trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
+            with _quiet_parser():
+                trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
         except sqlglot.errors.ParseError as exc:
             raise SQLRefused(f"invalid SQL: {str(exc).splitlines()[0]}") from exc
         kinds = []
         for tree in trees:
-            if isinstance(tree, (exp.Query, exp.Describe)):
+            if isinstance(tree, (exp.Query, exp.Describe, exp.Values)):  # Trino's VALUES is a query
                 kind = "SELECT"
             elif isinstance(tree, exp.Command) and tree.name.upper() in ("SHOW", "EXPLAIN"):
                 kind = "EXPLAIN" if tree.name.upper() == "EXPLAIN" else "SELECT"
@@ -216,18 +230,17 @@ class AthenaEngine(Engine):
                 state = execution["Status"]["State"]
                 elapsed = time.monotonic() - started
                 if self.progress:
-                    self.progress(state, elapsed, execution.get("Statistics", {}).get("DataScannedInBytes"))
+                    scanned = execution.get("Statistics", {}).get("DataScannedInBytes")
+                    self.progress(state, elapsed, f"{byte_size(scanned)} scanned" if scanned else None)
                 if state in self.terminal_states:
                     break
                 if self.timeout is not None and elapsed >= self.timeout:
-                    client.stop_query_execution(QueryExecutionId=query_id)
-                    raise QueryFailed(f"Athena query {query_id} timed out after {self.timeout:g} s and was "
-                                      "stopped in Athena", query_id=query_id)
+                    raise QueryFailed(f"Athena query {query_id} timed out after {self.timeout:g} s and "
+                                      f"{self._stop(client, query_id)}", query_id=query_id)
                 time.sleep(delay)
                 delay = min(delay * 1.5, 5.0)  # quick answers stay quick; long ones poll less
-        except KeyboardInterrupt:
-            client.stop_query_execution(QueryExecutionId=query_id)
-            raise Interrupted(f"interrupted: Athena query {query_id} was stopped") from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as errors.Terminated
+            raise Interrupted.by(exc, f"Athena query {query_id} {self._stop(client, query_id)}") from None
         if state != "SUCCEEDED":
             status = execution["Status"]
             error = status.get("AthenaError", {})
@@ -237,6 +250,19 @@ class AthenaEngine(Engine):
             raise QueryFailed(f"Athena query {query_id} {state}: {reason} ({detail})",
                               user_error=error.get("ErrorCategory") == 2, query_id=query_id)
         return execution
+
+    @staticmethod
+    def _stop(client: Any, query_id: str) -> str:
+        """Stop the query in Athena (it would run on, and bill, without the client); say how that went."""
+        import botocore.exceptions
+
+        try:
+            client.stop_query_execution(QueryExecutionId=query_id)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            return f"could NOT be stopped in Athena ({exc}); stop it in the console"
+        except KeyboardInterrupt:  # a second Ctrl-C while stopping
+            return "may still run in Athena: a second interrupt cut the stop request short"
+        return "was stopped in Athena"
 
     def _stats(self, execution: dict) -> dict[str, Any]:
         statistics = execution.get("Statistics", {})
@@ -274,6 +300,20 @@ class AthenaEngine(Engine):
         return convert(pa.table(strings), columns)
 
 
+@contextlib.contextmanager
+def _quiet_parser() -> Iterator[None]:
+    """sqlglot logs a warning for every statement it parses as an opaque Command (SHOW, EXPLAIN,
+    UNLOAD, ...); here that is expected, since those statements are classed by their keyword, so
+    the warning would only put a second, misleading line beside the answer or the refusal."""
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 # --- Athena's CSV results, typed ----------------------------------------------------------------------
 
 def from_csv(data: bytes, columns: list[dict]) -> pa.Table:
@@ -282,7 +322,7 @@ def from_csv(data: bytes, columns: list[dict]) -> pa.Table:
 
     names = [c["Name"] for c in columns]
     table = pacsv.read_csv(
-        io.BytesIO(data),
+        arrow_copy(data),  # Arrow memory, not io.BytesIO: see analytics/buffers.py
         read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], skip_rows=1),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(

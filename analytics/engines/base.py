@@ -11,11 +11,17 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import pyarrow as pa
 
 from ..sqltext import ACTS_WHILE_PARSED, READ_ONLY_KEYWORDS, leading_keyword, placeholders, strip_leading, substitute
+
+
+# A long query's progress, for a terminal: state (QUEUED or RUNNING, then SUCCEEDED, FAILED or
+# CANCELLED), seconds elapsed, and what the engine can say of the work done, for display ("1.20 GB
+# scanned" on Athena, "42% done" from DuckDB's estimate), None when it has nothing to say.
+Progress = Callable[[str, float, "str | None"], None]
 
 
 @dataclass
@@ -39,8 +45,8 @@ class Engine:
     """Base class. Subclasses set `name` and `paramstyle` and implement `_execute` and `_statements`."""
 
     name: ClassVar[str] = "base"
-    # Whether the engine takes a `progress` callback (state, elapsed seconds, bytes scanned); connect()
-    # hands an interactive caller's callback only to engines that do.
+    # Whether the engine takes a `progress` callback (see Progress); connect() hands an interactive
+    # caller's callback only to engines that do.
     reports_progress: ClassVar[bool] = False
     # "named": `:x` becomes `$x` and values bind from a dict (DuckDB).
     # "qmark": `:x` becomes `?` and values bind in order of appearance (Athena ExecutionParameters).

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
+import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -11,9 +16,14 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
-from ..errors import BadInput, DataError, EngineError, SQLRefused
+from ..errors import BadInput, DataError, EngineError, Interrupted, QueryError, QueryFailed, SQLRefused
+from ..params import bucket_names
 from ..schema import ADDED_IN_2026, TABLES
-from .base import Engine, Execution, Rendered
+from .base import Engine, Execution, Progress, Rendered
+
+# The rows of the buckets given with --bucket (a variable set once per session); all rows without it.
+IN_BUCKETS = "list_contains(getvariable('s3meta_buckets'), bucket)"
+PROGRESS_AFTER = 1.0  # seconds before a query's progress is shown: quick ones never flash a line
 
 # DuckDB type names accepted for each Arrow type of the schema. Timestamps may also arrive with a
 # zone (an export from Athena); the session zone is UTC, so they compare as AWS's UTC values do.
@@ -47,11 +57,18 @@ class DuckDBEngine(Engine):
 
     name: ClassVar[str] = "duckdb"
     paramstyle: ClassVar[str] = "named"
+    reports_progress: ClassVar[bool] = True  # from DuckDB's own estimate, for a terminal
 
     def __init__(self, data: str | os.PathLike | None = None, threads: int | None = None,
                  memory_limit: str | None = None, inventory_report: Any = None, inventory_config: Any = None,
-                 iceberg: Any = None):
-        self.data = Path(data).expanduser() if data is not None else None
+                 iceberg: Any = None, buckets: list[str] | str | None = None, timeout: float | None = None,
+                 progress: Progress | None = None, poll_interval: float = 0.1):
+        if data is not None and not os.fspath(data).strip():
+            raise BadInput("--data: expected a folder, got an empty string")
+        # Absolute, so that the views still find their files after a notebook changes folder.
+        self.data = Path(data).expanduser().absolute() if data is not None else None
+        self.buckets = bucket_names(buckets)
+        self.timeout, self.progress, self.poll_interval = timeout, progress, poll_interval
         self.report_locations = _as_list(inventory_report)
         self.report_configurations = _as_list(inventory_config)
         self.reports: Any = None  # inventory_report.Reports, when reports are the inventory
@@ -74,12 +91,38 @@ class DuckDBEngine(Engine):
             config["threads"] = threads
         if memory_limit:
             config["memory_limit"] = memory_limit
+        # A private folder for DuckDB's spill files (mode 0700, removed at close or at exit). DuckDB's
+        # default, `.tmp` in the working folder with symlinks resolved, is added to the sandbox's
+        # allowed directories, so whatever the working folder (cron's is $HOME) put there was readable.
+        self.temp_directory = Path(tempfile.mkdtemp(prefix="s3meta-duckdb-"))
+        self._remove_temp = weakref.finalize(self, shutil.rmtree, self.temp_directory, ignore_errors=True)
+        config["temp_directory"] = str(self.temp_directory)
         self.con = duckdb.connect(":memory:", config=config)
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
         self.con.execute("SET TimeZone = 'UTC'")  # Athena's semantics for naive timestamps
+        # DuckDB draws its progress bar on stdout whenever Python looks interactive (`python -c`,
+        # a REPL), into the answer being written. Long queries report through `progress` instead,
+        # from DuckDB's own estimate, which it keeps only while its bar is enabled.
+        try:
+            self.con.execute(f"SET enable_progress_bar = {'true' if self.progress else 'false'}")
+            self.con.execute("SET enable_progress_bar_print = false")
+        except duckdb.InvalidInputException:
+            pass  # Jupyter: DuckDB's bar is a widget there, never stdout, and it refuses any change without ipywidgets
         for name, definition in ATHENA_FUNCTIONS.items():
             self.con.execute(f"CREATE MACRO {name} AS {definition}")
         self.tables: dict[str, list[str]] = {}
-        self.allowed: list[str] = []
+        self.allowed: list[str] = []  # folders (or s3:// prefixes) the sandbox lets SQL read
+        self.allowed_files: list[str] = []  # single files besides: data reached through a symlink
+        if self.buckets:
+            # Views take no prepared parameter: the names travel as a variable's bound value, which
+            # the views read (IN_BUCKETS), as Athena reads only the given buckets' tables.
+            self.con.execute("SET VARIABLE s3meta_buckets = $buckets", {"buckets": self.buckets})
         if self.data is not None:
             self._attach(self.data, required=not (self.report_locations or self.iceberg))
         if self.report_locations:
@@ -101,15 +144,24 @@ class DuckDBEngine(Engine):
                 # order columns differently (union_by_name is not needed for that, and costs ~20%),
                 # but it drops columns the first file lacks: a folder of 2025 and 2026 exports is
                 # read by name.
-                union = _mixed_layouts(self.con, files)
-                self.con.read_parquet(files, union_by_name=union).create_view(table, replace=True)
+                relation = self.con.read_parquet(files, union_by_name=_mixed_layouts(self.con, files))
+                relation.create_view(table, replace=True)
                 casts = _conforming_columns(self._describe(table), table)
                 if casts:
-                    self.con.read_parquet(files, union_by_name=union).project(casts).create_view(table, replace=True)
+                    relation = relation.project(casts)
+                if self._restricted(table):
+                    relation = relation.filter(IN_BUCKETS)  # pushed down into the Parquet scan
+                if casts or self._restricted(table):
+                    relation.create_view(table, replace=True)
             except duckdb.Error as exc:
                 raise DataError(f"cannot read {table} data under {data}: {_first_line(exc)}") from exc
             self._check_schema(table, data)
             self.tables[table] = files
+            # DuckDB checks the real path of each file it opens: data that a symlink inside the
+            # folder (journal/ -> /mnt/export/journal) brings in is allowed file by file, nothing more.
+            root = data.resolve()
+            real = (Path(f).resolve() for f in files)
+            self.allowed_files += [str(r) for r in real if not r.is_relative_to(root)]
         if not self.tables and required:
             raise DataError(f"no Parquet data under {data} (expected {data / 'journal'}/*.parquet, "
                             f"{data / 'inventory'}/*.parquet or {data / 'annotation'}/*.parquet)")
@@ -119,10 +171,17 @@ class DuckDBEngine(Engine):
 
         self.reports = inventory_report.load(locations, self.report_configurations)
         self.notes = tuple(self.reports.notes)
+        table, summary = self.reports.table, self.reports.summary()
+        if self.buckets:  # only the given buckets' reports, as for every other table
+            import pyarrow.compute as pc
+
+            names = pa.array(self.buckets, pa.string())
+            table = table.filter(pc.is_in(table["bucket"], value_set=names))
+            summary = summary.filter(pc.is_in(summary["source_bucket"], value_set=names))
         # Registered Arrow tables: the data is already in memory, so no path reaches SQL text or the sandbox.
-        self.con.register("inventory_report", self.reports.table)
-        self.con.register("inventory", inventory_report.inventory(self.reports.table))
-        self.con.register("inventory_reports", self.reports.summary())  # which fields each report has
+        self.con.register("inventory_report", table)
+        self.con.register("inventory", inventory_report.inventory(table))
+        self.con.register("inventory_reports", summary)  # which fields each report has
         self.tables["inventory"] = self.tables["inventory_report"] = list(locations)
 
     def _attach_iceberg(self, tables: dict[str, str]) -> None:
@@ -141,14 +200,19 @@ class DuckDBEngine(Engine):
                 # A table created before June 2026 has no object_join_key or annotation column
                 # until AWS evolves its schema: those read as NULL, as from a 2025 Parquet export.
                 casts = _conforming_columns(self._describe(table), table)
-                if casts:
+                where = f" WHERE {IN_BUCKETS}" if self._restricted(table) else ""
+                if casts or where:
                     self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
-                                     f"SELECT {casts} FROM iceberg_scan(getvariable('{variable}'))")
+                                     f"SELECT {casts or '*'} FROM iceberg_scan(getvariable('{variable}')){where}")
             except duckdb.Error as exc:
                 raise DataError(f"cannot read Iceberg {table} at {location}: {_first_line(exc)}") from exc
             self._check_schema(table, location)
             self.tables[table] = [location]
             self.allowed.append(_table_root(location))
+
+    def _restricted(self, table: str) -> bool:
+        """Whether --bucket limits `table`: every table of the schema with a bucket column."""
+        return bool(self.buckets) and "bucket" in TABLES[table].names
 
     def _load_extensions(self) -> None:
         try:
@@ -166,9 +230,9 @@ class DuckDBEngine(Engine):
             raise EngineError(f"cannot load DuckDB extension: {_first_line(exc)}") from exc
 
     def _s3_secret(self) -> None:
-        import boto3  # the standard AWS chain: environment, profile, SSO, instance role
+        from .. import aws
 
-        session = boto3.Session()
+        session = aws.session()  # the standard AWS chain: environment, profile, SSO, instance role
         options = {"REGION": session.region_name or "us-east-1"}
         credentials = session.get_credentials()
         if credentials is not None:
@@ -214,51 +278,106 @@ class DuckDBEngine(Engine):
         if self.data is not None:
             allowed.append(str(self.data.resolve()) + os.sep)
         if allowed:
-            # Iceberg tables add their own folder or s3:// prefix, and nothing else.
-            self.con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
+            # Iceberg tables add their own folder or s3:// prefix, and nothing else. DuckDB adds its
+            # temp folder itself: the session's private one, set at connect.
+            self.con.execute(f"SET allowed_directories = [{', '.join(map(_text, allowed))}]")
+        if self.allowed_files:
+            self.con.execute(f"SET allowed_paths = [{', '.join(map(_text, self.allowed_files))}]")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 
     def _execute(self, rendered: Rendered) -> Execution:
+        # The statement runs in a worker thread while this thread waits. Python runs signal handlers
+        # only between bytecodes of the main thread, and DuckDB checks for them only between tasks,
+        # tens of seconds apart on a big scan; a main thread that waits in short slices is what lets
+        # Ctrl-C, SIGTERM and the timeout stop DuckDB within milliseconds (con.interrupt()).
         if self.reports is not None:  # a field no report has: one line, before DuckDB answers "unknown"
             self.reports.check(rendered.sql)
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["table"] = self.con.execute(rendered.sql, rendered.parameters).to_arrow_table()
+            except BaseException as exc:  # handed over to the waiting thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, name="s3meta-duckdb", daemon=True)
+        worker.start()
+        self._wait(worker, outcome)
+        error = outcome.get("error")
+        if isinstance(error, duckdb.Error):
+            raise self._translate(error) from error
+        if error is not None:
+            raise error
+        return Execution(outcome["table"])
+
+    def _wait(self, worker: threading.Thread, outcome: dict[str, Any]) -> None:
+        """Wait for the worker; on the timeout, Ctrl-C or a termination signal, stop DuckDB first."""
+        started = time.monotonic()
+        state = "RUNNING"
+        shown = False
         try:
-            cursor = self.con.execute(rendered.sql, rendered.parameters)
-            table = cursor.to_arrow_table()
-        except KeyboardInterrupt:
-            self.con.interrupt()
-            raise
-        except duckdb.Error as exc:
-            raise self._translate(exc) from exc
-        return Execution(table)
+            while True:
+                worker.join(self.poll_interval)
+                if not worker.is_alive():
+                    state = "FAILED" if "error" in outcome else "SUCCEEDED"
+                    return
+                elapsed = time.monotonic() - started
+                if self.timeout is not None and elapsed >= self.timeout:
+                    state = "CANCELLED"
+                    self._stop(worker)
+                    raise QueryFailed(f"DuckDB query timed out after {self.timeout:g} s and was stopped")
+                if self.progress and elapsed >= PROGRESS_AFTER:
+                    percent = self.con.query_progress()  # -1 while DuckDB has no estimate
+                    self.progress(state, elapsed, f"{percent:.0f}% done" if percent >= 0 else None)
+                    shown = True
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as errors.Terminated
+            state = "CANCELLED"
+            self._stop(worker)
+            raise Interrupted.by(exc, "the DuckDB query was stopped") from None
+        finally:
+            if shown and self.progress:  # the last word, so a terminal's progress line is ended
+                self.progress(state, time.monotonic() - started, None)
+
+    def _stop(self, worker: threading.Thread) -> None:
+        self.con.interrupt()
+        while worker.is_alive():
+            try:
+                worker.join()
+            except KeyboardInterrupt:  # a second Ctrl-C: DuckDB is already stopping, within milliseconds
+                continue
 
     def _statements(self, sql: str) -> list[tuple[str, str]]:
         try:
             return [(s.type.name, s.query) for s in self.con.extract_statements(sql)]
         except duckdb.Error as exc:
-            raise SQLRefused(f"invalid SQL: {_first_line(exc)}") from exc
+            raise SQLRefused(f"invalid SQL: {_message(exc)}") from exc
 
     def _translate(self, exc: duckdb.Error) -> Exception:
-        message = _first_line(exc)
+        """DuckDB's error as ours, labelled by what happened: a policy refusal, invalid SQL,
+        unreadable data, a query failing on the data as it runs, or DuckDB itself failing."""
+        first, message = _first_line(exc), _message(exc)
         if isinstance(exc, duckdb.CatalogException):
             for table in TABLES:
-                if f"name {table} does not exist" in message:
+                if f"name {table} does not exist" in first:
                     where = self.data / table if self.data else "(no --data folder given)"
                     return DataError(f"no {table} data: nothing at {where}/*.parquet")
             for table in ("inventory_report", "inventory_reports"):
-                if f"name {table} does not exist" in message:
+                if f"name {table} does not exist" in first:
                     return DataError(f"no {table} table: pass --inventory-report PATH (a classic S3 "
                                      "Inventory report)")
-        if isinstance(exc, duckdb.PermissionException):
+        if isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in first:
             return SQLRefused(f"refused: {message}")
         if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
-                            duckdb.ConversionException, duckdb.NotImplementedException)):
+                            duckdb.NotImplementedException)):
             return SQLRefused(f"invalid SQL: {message}")
         if isinstance(exc, duckdb.IOException) or (
-                isinstance(exc, duckdb.InvalidInputException) and ".parquet" in message):
+                isinstance(exc, duckdb.InvalidInputException) and ".parquet" in first):
             return DataError(f"unreadable data: {message}")
-        if isinstance(exc, duckdb.InvalidInputException):
-            return SQLRefused(f"refused: {message}")
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return EngineError(f"DuckDB ran out of memory: {message}")
+        if isinstance(exc, (duckdb.DataError, duckdb.InvalidInputException)):  # casts, overflows, error()
+            return QueryError(f"the query failed as it ran: {message}")
         return EngineError(f"DuckDB failed: {message}")
 
     def tables_present(self) -> tuple[str, ...]:
@@ -266,6 +385,7 @@ class DuckDBEngine(Engine):
 
     def close(self) -> None:
         self.con.close()
+        self._remove_temp()
 
 
 def _duck_type(arrow_type: pa.DataType) -> str:
@@ -351,6 +471,18 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _message(exc: BaseException) -> str:
+    """DuckDB's message on one line, with its hints ("Did you mean "journal"?", candidate
+    bindings); the excerpt of the statement (LINE 1: ... and its caret) is left out."""
+    kept = []
+    for line in str(exc).strip().splitlines():
+        if line.startswith("LINE "):
+            break
+        if line.strip() and set(line.strip()) != {"^"}:
+            kept.append(line.strip())
+    return " ".join(kept) or type(exc).__name__
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -398,12 +530,12 @@ def _metadata_location(location: str) -> str:
     if location.endswith(".metadata.json"):
         return location
     if location.startswith("s3://"):
-        import boto3
+        from .. import aws
 
         bucket, _, prefix = location[5:].partition("/")
         prefix = prefix.rstrip("/") + "/metadata/"
         try:
-            keys = [o["Key"] for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(
+            keys = [o["Key"] for page in aws.session().client("s3").get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
         except Exception as exc:
             raise DataError(f"cannot list Iceberg metadata at {location}: {_first_line(exc)}") from exc
@@ -430,6 +562,16 @@ def _table_root(metadata: str) -> str:
     if root.endswith("/metadata"):
         root = root[: -len("/metadata")]
     return root.rstrip("/") + "/"
+
+
+def _text(value: str) -> str:
+    """`value` as a SQL expression that holds none of its characters: its UTF-8 bytes in hex, decoded.
+
+    For the sandbox's paths, set once per session: binding any Python value makes DuckDB 1.5.5
+    import pandas (its value conversion compares with pandas.NaT), 0.45 s a run, and a bound
+    Python list is no cheaper. Hex digits cannot end a string literal, so nothing can be injected.
+    """
+    return f"decode(unhex('{value.encode('utf-8').hex()}'))"
 
 
 def _literal(value: str) -> str:
