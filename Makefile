@@ -9,7 +9,7 @@ DEMO   ?= demo
 WORKSHOP := recent_deletes recent_user_deletes source_ip_activity recent_metadata_updates \
             encryption_status_summary prefix_delete_volume
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench bench-big lint clean
 
 install: $(STAMP)
 
@@ -45,7 +45,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py --rows 1000000
 	$(BIN)/python bench/bench_generator.py --rows 1000000 --repeat 3
 	$(BIN)/python bench/bench_report.py --rows 10000000 --data bench/out/report-10m --repeat 3
+	$(BIN)/python bench/bench_answers.py --rows 3000000 --repeat 3
 	$(BIN)/python bench/stress_exit.py --runs 500
+
+# 50M journal rows: generating them takes minutes, so this size is opt-in.
+bench-big: $(STAMP)
+	$(BIN)/python bench/bench_big.py --rows 50000000
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff==0.17.6

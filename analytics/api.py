@@ -26,9 +26,16 @@ class Session:
 
     def __init__(self, engine: Engine, catalog: Catalog | None = None, clock: Clock | None = None):
         self.engine = engine
-        self.catalog = catalog if catalog is not None else _catalog.shipped()
+        self._catalog = catalog
         self.clock = clock or _params.utcnow
         self.history: list[dict[str, Any]] = []  # each run's statistics, for cost and scan totals
+
+    @property
+    def catalog(self) -> Catalog:
+        # Loaded on first use: ad-hoc SQL never needs it, and parsing every query file costs ~50 ms.
+        if self._catalog is None:
+            self._catalog = _catalog.shipped()
+        return self._catalog
 
     # --- the catalog ---------------------------------------------------------------------------
     def queries(self) -> list[Query]:
@@ -51,28 +58,35 @@ class Session:
         return self.engine.render(query.sql, bound)
 
     # --- running -------------------------------------------------------------------------------
-    def run(self, name: str | Query, values: dict[str, Any] | None = None, **kwargs: Any) -> Result:
-        """Run a catalog query; parameters as a dict and/or keyword arguments (`since="24h"`)."""
-        query, bound = self.bind(name, values, **kwargs)
-        execution = self.engine.execute(query.sql, bound)
-        self.history.append(execution.stats)
-        return Result(execution.table, query.sql, bound, execution.stats, query=query.name)
+    def run(self, name: str | Query, values: dict[str, Any] | None = None, *, stream: bool = False,
+            **kwargs: Any) -> Result:
+        """Run a catalog query; parameters as a dict and/or keyword arguments (`since="24h"`).
 
-    def sql(self, text: str, values: dict[str, Any] | None = None, **kwargs: Any) -> Result:
+        With `stream=True` the rows are not read yet: `result.batches()` hands them on batch by batch
+        (read them before the session runs another query). A parameter named `stream` goes in `values`.
+        """
+        query, bound = self.bind(name, values, **kwargs)
+        return self._result(query.sql, bound, stream, query=query.name)
+
+    def sql(self, text: str, values: dict[str, Any] | None = None, *, stream: bool = False, **kwargs: Any) -> Result:
         """Run one ad-hoc read-only statement; anything else is refused before it runs.
 
         `:name` placeholders are bound by the driver, never pasted into the text:
         `sql("... WHERE bucket = :bucket AND record_timestamp >= :since", bucket="b", since="24h")`.
         A name the catalog uses has the catalog's type (`since` is a timestamp); others are typed
-        by the Python value, or by a `NAME:TYPE` key in `values` (`{"n:integer": "5"}`).
+        by the Python value, or by a `NAME:TYPE` key in `values` (`{"n:integer": "5"}`). With
+        `stream=True`, as in run(); a placeholder named `stream` goes in `values`.
         """
         statement = self.engine.check_read_only(text)
         declared, given = _params.adhoc(_placeholders(statement), {**(values or {}), **kwargs},
                                         self.catalog.param_types())
         bound = _params.coerce(None, declared, given, now=self.clock())
-        execution = self.engine.execute(statement, bound)
-        self.history.append(execution.stats)
-        return Result(execution.table, statement, bound, execution.stats)
+        return self._result(statement, bound, stream)
+
+    def _result(self, sql: str, bound: dict[str, Any], stream: bool, query: str | None = None) -> Result:
+        answer = self.engine.stream(sql, bound)
+        self.history.append(answer.stats)  # the same dict: rows and time fill in as the answer is read
+        return Result(answer if stream else answer.read_all(), sql, bound, answer.stats, query=query)
 
     def info(self) -> "Overview":
         """What the data holds: tables present, the journal's first and last record, rows per

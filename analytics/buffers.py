@@ -16,11 +16,17 @@ from __future__ import annotations
 import pyarrow as pa
 
 
-def arrow_copy(data: bytes) -> pa.BufferReader:
-    """`data` copied into an Arrow buffer, as a stream any pyarrow reader accepts."""
+def arrow_buffer(data: bytes) -> pa.Buffer:
+    """`data` copied into Arrow's allocator. Arrays built on it (pa.Array.from_buffers) can be
+    released on any of Arrow's threads; arrays built on pa.py_buffer release a Python object."""
     sink = pa.BufferOutputStream()
     sink.write(data)
-    return pa.BufferReader(sink.getvalue())
+    return sink.getvalue()
 
 
-__all__ = ["arrow_copy"]
+def arrow_copy(data: bytes) -> pa.BufferReader:
+    """`data` copied into an Arrow buffer, as a stream any pyarrow reader accepts."""
+    return pa.BufferReader(arrow_buffer(data))
+
+
+__all__ = ["arrow_buffer", "arrow_copy"]

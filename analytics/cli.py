@@ -21,7 +21,7 @@ from typing import IO, Any, Callable, Iterator, NoReturn
 
 from . import api, catalog as _catalog, output, settings
 from .errors import EXIT_BAD_INPUT, EXIT_ENGINE, BadInput, S3MetaError, Terminated, signal_text
-from .params import parse_assignments, parse_count
+from .params import parse_assignments, parse_count, parse_duration, parse_timestamp, utcnow
 from .values import byte_size
 from .version import __version__
 
@@ -56,6 +56,26 @@ def _count(low: int, high: int) -> Callable[[str], int]:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return count
+
+
+def _moment(text: str) -> str:
+    """A window edge (ISO 8601, `now` or a duration), checked as it is parsed so the error names the
+    flag; the API resolves it against its own clock."""
+    try:
+        parse_timestamp(text, utcnow())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _span(text: str) -> str:
+    try:
+        span = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if span is None:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 7d or 14d (got {text[:60]!r})")
+    return text
 
 
 def _nonempty(text: str) -> str:
@@ -188,8 +208,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                        "its parameters)")
     values = parse_assignments(args.param)
     with _session(args) as session:
-        result = session.run(args.name, values)
-    _emit(result, args)
+        _emit(session.run(args.name, values, stream=True), args)
     return 0
 
 
@@ -197,8 +216,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     text = _sql_text(args)
     values = parse_assignments(args.param)
     with _session(args) as session:
-        result = session.sql(text, values)
-    _emit(result, args)
+        _emit(session.sql(text, values, stream=True), args)
     return 0
 
 
@@ -359,6 +377,7 @@ def _destination(path: str | None, binary: bool) -> Iterator[IO]:
 
 
 def _emit(result, args: argparse.Namespace) -> None:
+    """Write a streamed result batch by batch (the table format reads only the rows it shows)."""
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "csv")
     if fmt in output.BINARY_FORMATS and not args.output and sys.stdout.isatty():
         raise BadInput(f"{fmt} output is binary: pass --output FILE or pipe it")
@@ -369,17 +388,26 @@ def _emit(result, args: argparse.Namespace) -> None:
     # A table on a terminal goes through a pager, as the AWS CLI's output does; never when stdout is
     # a pipe or a file (cron, `| grep`), and not with --no-pager or an empty $S3META_PAGER.
     command = output.pager() if width and sys.stdout.isatty() and not args.no_pager else None
-    if not (command and output.page(output.text_table(result.table, max_rows, width), command)):
-        with _destination(args.output, fmt in output.BINARY_FORMATS) as out:
-            output.write(result.table, fmt, out, max_rows=max_rows, width=width)
+    if command:
+        text = output.text_table(output.head(result.batches(), max_rows), width)
+        if not output.page(text, command):  # no such pager: print it
+            with _destination(None, binary=True) as out:
+                out.write(text.encode("utf-8"))
+    else:
+        with _destination(args.output, binary=True) as out:
+            output.write(result.batches(), fmt, out, max_rows=max_rows, width=width)
     stats = result.stats
+    n = stats.get("rows", 0)
+    rows = f"{n} row{'s' if n != 1 else ''}"
+    if "elapsed_seconds" not in stats:  # a table that stopped reading knows a lower bound only
+        rows = f"at least {rows}"
     if "cost_usd" in stats:  # a remote engine's run always reports what it scanned and cost
-        print(f"s3meta: {stats['rows']} rows; athena scanned {byte_size(stats.get('data_scanned_bytes'))}, "
+        print(f"s3meta: {rows}; athena scanned {byte_size(stats.get('data_scanned_bytes'))}, "
               f"engine {(stats.get('engine_ms') or 0) / 1000:.1f} s, estimated ${stats['cost_usd']:.6f} "
               f"(query {stats.get('query_execution_id')})", file=sys.stderr)
     elif args.stats or sys.stderr.isatty():
-        print(f"s3meta: {stats.get('rows', 0)} rows in {stats.get('elapsed_seconds', 0):.3f} s "
-              f"({stats.get('engine', '?')})", file=sys.stderr)
+        elapsed = f" in {stats['elapsed_seconds']:.3f} s" if "elapsed_seconds" in stats else ""
+        print(f"s3meta: {rows}{elapsed} ({stats.get('engine', '?')})", file=sys.stderr)
 
 
 # --- the parser ---------------------------------------------------------------------------------
@@ -450,9 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "versions they hide and write PREFIX.json (the plan, for review) and PREFIX.sh (one "
                     "`aws s3api delete-object` per marker). Nothing is run against S3. --bucket also limits "
                     "the plan to that bucket.")
-    p.add_argument("--since", default="24h",
+    p.add_argument("--since", default="24h", type=_moment,
                    help="start of the window, inclusive: ISO 8601 or a duration (default 24h)")
-    p.add_argument("--until", default="now", help="end of the window, exclusive (default now)")
+    p.add_argument("--until", default="now", type=_moment, help="end of the window, exclusive (default now)")
     p.add_argument("--requester", help="only markers placed by this account ID or principal")
     p.add_argument("--ip", help="only markers placed from this source IP address")
     p.add_argument("--output", required=True, type=_nonempty, metavar="PREFIX", help="write PREFIX.json and PREFIX.sh")
@@ -465,10 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "[since - --baseline, since) and write the findings as json, markdown or html. "
                     "Exit 0: no new finding at or above --fail-on; 1: some; 2: bad input; 3: engine "
                     "failure, a failed notification, or the --state lock held by another run.")
-    p.add_argument("--since", help="start of the window: ISO 8601 or a duration before --until "
+    p.add_argument("--since", type=_moment, help="start of the window: ISO 8601 or a duration before --until "
                                    "(default: the state's watermark minus the overlap, else 24h)")
-    p.add_argument("--until", help="end of the window, exclusive (default: now)")
-    p.add_argument("--baseline", metavar="DURATION", help="baseline length before --since (default 14d)")
+    p.add_argument("--until", type=_moment, help="end of the window, exclusive (default: now)")
+    p.add_argument("--baseline", type=_span, metavar="DURATION", help="baseline length before --since (default 14d)")
     p.add_argument("--format", dest="report_format", action="append", choices=("json", "markdown", "html"),
                    help="output format; repeat for several (default json)")
     p.add_argument("--output", "-o", type=_nonempty, metavar="FILE",

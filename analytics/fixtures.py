@@ -6,9 +6,12 @@ import hashlib
 import ipaddress
 import json
 import os
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +51,12 @@ HOUR = 3600 * SEC
 DAY = 24 * HOUR
 PART_ROWS = 1_000_000
 ROW_GROUP = 128 * 1024
+# Larger data sets are simulated as independent shards of at most this many journal rows, two at a time,
+# so memory stays bounded (a shard's simulation holds some 0.5 GB per million rows), then merged in time
+# order. Up to this size the output is a single world's, byte for byte what it was before shards.
+SHARD_ROWS = 1_000_000
+_SHARD_KEYS = 10_000_000  # object numbers of shard i start at i * _SHARD_KEYS + 1: never two alike
+_MERGE_BATCH = 8192  # rows read at a time from each shard's run while merging
 _MIB = 1 << 20
 
 # Event kinds of the simulation. Each key takes at most one event per step.
@@ -215,14 +224,14 @@ def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: i
     except OSError as exc:
         raise BadInput(f"cannot write to {str(out)!r}: {exc}") from exc
 
-    rng = np.random.default_rng(seed)
     end_us = _to_us(end)
     start_us = end_us - int(days) * DAY
     # Annotations draw from a stream of their own: the object simulation's draws stay in one order.
-    annotations = {"share": float(annotation_share), "full": annotation_rows == "full",
-                   "rng": np.random.default_rng([int(seed), 2026])}
-    world = _World(rng, int(rows), start_us, end_us, int(days), incidents, annotations)
-    files, counts = world.write(out)
+    annotations = {"share": float(annotation_share), "full": annotation_rows == "full"}
+    files, counts, planted = _generate(out, int(rows), int(seed), start_us, end_us, int(days), incidents,
+                                       annotations)
+    for sub, names in files.items():
+        _remove_stale(out / sub, names)
     manifest = {
         "generator": GENERATOR, "format_version": FORMAT_VERSION, "seed": int(seed),
         "rows": counts["journal"], "inventory_rows": counts["inventory"], "days": int(days),
@@ -230,11 +239,119 @@ def generate(out: str | os.PathLike, rows: int = 100_000, seed: int = 7, days: i
         "annotation_share": float(annotation_share), "annotation_table_rows": counts["annotation"],
         "start": _iso(start_us), "end": _iso(end_us),
         "buckets": [{"name": name, "versioned": versioned} for name, versioned in BUCKETS],
-        "incidents": world.incidents, "files": files,
+        "incidents": planted, "files": files,
     }
     _write_atomic(out / "manifest.json",
                   (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
     return manifest
+
+
+def _generate(out: Path, rows: int, seed: int, start_us: int, end_us: int, days: int,
+              incidents: bool, annotations: dict) -> tuple[dict, dict, dict]:
+    """One world up to SHARD_ROWS rows; above, shards of keys simulated apart and merged by time.
+
+    Shards share the first shard's IP pool; shard 0 draws from `seed` (its annotations from
+    (seed, 2026)) as a single world does, shard i from (seed, i) (and (seed, i, 2026)), and only
+    shard 0 plants incidents. Each shard writes its tables, each in a single world's order, as runs
+    in a temporary folder; the runs are then merged into parts in that order: the journal by time (so
+    row groups cover short spans of time and a window reads few of them), the inventory and the
+    annotation table by bucket and key.
+    """
+    def streams(i: int) -> tuple[np.random.Generator, dict]:
+        rng = np.random.default_rng(seed if i == 0 else [seed, i])
+        return rng, {**annotations, "rng": np.random.default_rng([seed, 2026] if i == 0 else [seed, i, 2026])}
+
+    if rows <= SHARD_ROWS:
+        rng, first = streams(0)
+        world = _World(rng, rows, start_us, end_us, days, incidents, first)
+        files, counts = world.write(out)
+        return files, counts, world.incidents
+    shards = -(-rows // SHARD_ROWS)
+    sizes = [rows // shards + (i < rows % shards) for i in range(shards)]
+    ips = _ip_pool(np.random.default_rng(seed))  # what shard 0 draws first, as a single world does
+    runs = Path(tempfile.mkdtemp(prefix=".journal-runs-", dir=out))
+    try:
+        def shard(i: int) -> tuple[dict, dict]:
+            rng, shard_annotations = streams(i)
+            world = _World(rng, sizes[i], start_us, end_us, days, incidents and i == 0, shard_annotations,
+                           ips=None if i == 0 else ips, key_base=i * _SHARD_KEYS)
+            _, counts = world.write(runs / f"{i:05d}", runs=True)
+            return counts, world.incidents
+
+        # Two shards at a time: numpy and Arrow release the GIL for most of a shard's work.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = list(pool.map(shard, range(shards)))
+        files = {table: _merge_runs(sorted(runs.glob(f"*/{table}/part-*.parquet")), out / table, target, keys)
+                 for table, target, keys in (("journal", schema.JOURNAL, _JOURNAL_ORDER),
+                                             ("inventory", schema.INVENTORY, _INVENTORY_ORDER),
+                                             ("annotation", schema.ANNOTATION, _ANNOTATION_ORDER))}
+    finally:
+        shutil.rmtree(runs, ignore_errors=True)
+    counts = {name: sum(c[name] for c, _ in done) for name in done[0][0]}
+    return files, counts, done[0][1]
+
+
+# The order of a single world's rows, which merged shards keep: sequence numbers start with the time.
+_JOURNAL_ORDER = ("record_timestamp", "bucket", "key", "sequence_number")
+_INVENTORY_ORDER = ("bucket", "key", "sequence_number")
+# A key's annotations all come from one shard, in its order (version, then name): the merge's sort is
+# stable, so the key alone orders them.
+_ANNOTATION_ORDER = ("bucket", "object_key")
+
+
+def _merge_runs(runs: list[Path], folder: Path, target: pa.Schema, keys: tuple[str, ...]) -> list[str]:
+    """Runs, each sorted by `keys`, merged into parts sorted by `keys`.
+
+    A k-way merge by slabs: every run holds a batch, and no later batch of any run can hold a row
+    before the smallest of the batches' last rows; the rows up to it are sorted and written, and the
+    runs refilled. Memory holds one small batch per run and one slab.
+    """
+    class Run:
+        def __init__(self, path: Path):
+            self.batches = pq.ParquetFile(path).iter_batches(batch_size=_MERGE_BATCH)
+            self.rows = target.empty_table()
+
+        def fill(self) -> bool:
+            while not self.rows.num_rows:
+                batch = next(self.batches, None)
+                if batch is None:
+                    return False
+                self.rows = pa.Table.from_batches([batch])
+            return True
+
+        def last(self) -> tuple:
+            return tuple(self.rows.column(k)[-1].as_py() for k in keys)
+
+        def take_through(self, bound: tuple) -> pa.Table:
+            # Rows <= bound, compared column by column; they are a prefix, the run being sorted.
+            before, same = None, None
+            for k, value in zip(keys, bound, strict=True):
+                column, scalar = self.rows.column(k), pa.scalar(value, self.rows.schema.field(k).type)
+                less = pc.less(column, scalar) if same is None else pc.and_(same, pc.less(column, scalar))
+                before = less if before is None else pc.or_(before, less)
+                same = pc.equal(column, scalar) if same is None else pc.and_(same, pc.equal(column, scalar))
+            n = pc.sum(pc.or_(before, same)).as_py() or 0
+            taken, self.rows = self.rows.slice(0, n), self.rows.slice(n)
+            return taken
+
+    cursors = [Run(path) for path in runs]
+    order = [(k, "ascending") for k in keys]
+
+    def slabs():
+        while live := [c for c in cursors if c.fill()]:
+            bound = min(c.last() for c in live)
+            slab = pa.concat_tables([c.take_through(bound) for c in live])
+            yield slab.take(pc.sort_indices(slab, sort_keys=order))
+
+    return _write_parts(folder, target, slabs())
+
+
+def _remove_stale(folder: Path, names: list[str]) -> None:
+    """Part files an earlier, larger data set left in `folder`."""
+    keep = {n.split("/")[-1] for n in names}
+    for stale in folder.glob("part-*.parquet"):
+        if stale.name not in keep:
+            stale.unlink()
 
 
 def _normalize_end(end: datetime | None) -> datetime:
@@ -261,31 +378,61 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _write_parts(folder: Path, target: pa.Schema, n_rows: int, build) -> list[str]:
-    """Write rows [0, n_rows) as part files of at most PART_ROWS rows, one row group per ROW_GROUP rows.
+def _parquet_options(target: pa.Schema) -> dict:
+    return dict(compression="zstd", use_dictionary=[c for c in target.names if c not in _NO_DICTIONARY],
+                write_statistics=[c for c in target.names if c not in _NO_STATISTICS])
 
-    `build(lo, hi)` makes the table of rows [lo, hi): a row group at a time, so the whole table never sits in
-    memory (fewer page faults, and the gathers stay in cache).
+
+def _groups(n_rows: int) -> list[tuple[int, int]]:
+    """Row ranges [lo, hi) of the row groups _write_parts makes of n_rows rows."""
+    return [(group, min(n_rows, part + PART_ROWS, group + ROW_GROUP))
+            for part in range(0, n_rows, PART_ROWS) for group in range(part, min(n_rows, part + PART_ROWS), ROW_GROUP)]
+
+
+def _write_parts(folder: Path, target: pa.Schema, tables: Iterable[pa.Table],
+                 group_rows: int | None = None) -> list[str]:
+    """Write the rows of `tables`, in order, as part files of PART_ROWS rows with row groups of
+    `group_rows` rows (default ROW_GROUP, read when called; the last of a part or of the data shorter).
+
+    The tables come one at a time (a row group's worth from _groups, or a merge's slab), so the whole
+    data set never sits in memory. An empty data set is one empty part.
     """
-    names = []
-    options = dict(compression="zstd",
-                   use_dictionary=[c for c in target.names if c not in _NO_DICTIONARY],
-                   write_statistics=[c for c in target.names if c not in _NO_STATISTICS])
-    for i, lo in enumerate(range(0, max(n_rows, 1), PART_ROWS)):
-        name = f"part-{i:05d}.parquet"
-        tmp = folder / f".{name}.tmp"
-        with pq.ParquetWriter(tmp, target, **options) as writer:
-            hi = min(n_rows, lo + PART_ROWS)
-            for group in range(lo, hi, ROW_GROUP):
-                writer.write_table(build(group, min(hi, group + ROW_GROUP)), row_group_size=ROW_GROUP)
-            if hi <= lo:
-                writer.write_table(target.empty_table())
-        os.replace(tmp, folder / name)
-        names.append(f"{folder.name}/{name}")
-    keep = {n.split("/")[1] for n in names}
-    for stale in folder.glob("part-*.parquet"):
-        if stale.name not in keep:
-            stale.unlink()
+    group_rows = group_rows or ROW_GROUP
+    names: list[str] = []
+    pending: list[pa.Table] = []
+    state = {"writer": None, "rows": 0, "path": None}  # the open part and the rows written to it
+
+    def write_group(rows: pa.Table) -> None:
+        if state["writer"] is None:
+            name = f"part-{len(names):05d}.parquet"
+            names.append(f"{folder.name}/{name}")
+            state["path"] = folder / name
+            state["writer"] = pq.ParquetWriter(folder / f".{name}.tmp", target, **_parquet_options(target))
+            state["rows"] = 0
+        state["writer"].write_table(rows, row_group_size=max(rows.num_rows, 1))
+        state["rows"] += rows.num_rows
+        if state["rows"] >= PART_ROWS:
+            close()
+
+    def close() -> None:
+        state["writer"].close()
+        os.replace(state["path"].with_name(f".{state['path'].name}.tmp"), state["path"])
+        state["writer"], state["rows"] = None, 0
+
+    for table in tables:
+        pending.append(table)
+        while (buffered := sum(t.num_rows for t in pending)) >= min(group_rows, PART_ROWS - state["rows"]):
+            size = min(group_rows, PART_ROWS - state["rows"])
+            rows = pending[0] if pending[0].num_rows == size else pa.concat_tables(pending).combine_chunks()
+            write_group(rows.slice(0, size))
+            pending = [rows.slice(size)] if buffered > size else []
+            if not pending:
+                break
+    rest = [t for t in pending if t.num_rows]
+    if rest or not names:
+        write_group(pa.concat_tables(rest).combine_chunks() if rest else target.empty_table())
+    if state["writer"] is not None:
+        close()
     return names
 
 
@@ -355,9 +502,10 @@ def _ip_pool(rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
 class _World:
     """One simulated window: keys, versions and journal events, then materialized as Arrow tables."""
 
-    def __init__(self, rng, rows, start_us, end_us, days, incidents, annotations):
+    def __init__(self, rng, rows, start_us, end_us, days, incidents, annotations, ips=None, key_base=0):
         self.rng, self.start, self.end, self.days = rng, start_us, end_us, days
-        self.ips, self.ip_p = _ip_pool(rng)
+        self.ips, self.ip_p = ips if ips is not None else _ip_pool(rng)
+        self.key_base = key_base  # a shard's object numbers start above the other shards' ones
         self._rhythm()
         n_unenc = int(rng.integers(5, 21))
         n_mass = max(50, rows // 200)
@@ -833,7 +981,7 @@ class _World:
         ext = ext_off[self.kp] + draws["ext"] % n_ext[self.kp]
         hostile = draws["hostile"]
         stem[hostile] = hostile0 + np.arange(len(hostile)) % len(HOSTILE_STEMS)
-        counter = pc.cast(pa.array(np.arange(n, dtype=np.int64) + 1), pa.string())
+        counter = pc.cast(pa.array(np.arange(n, dtype=np.int64) + 1 + self.key_base), pa.string())
         keys = pc.binary_join_element_wise(head, pa.array(stems).take(pa.array(stem)), counter,
                                            pa.array(exts).take(pa.array(ext)), "")
         rank = np.empty(n, np.int64)
@@ -946,21 +1094,24 @@ class _World:
         b = np.empty((len(t), 20), np.uint8)
         b[:, :8] = _u64_bytes(t)
         b[:, 8:12] = _u64_bytes(counter)[:, 4:]
-        b[:, 12:] = _u64_bytes(kid)
+        b[:, 12:] = _u64_bytes(kid + self.key_base)
         return _fixed_strings(_hex(b, _HEX2_UP))
 
-    def write(self, out: Path) -> tuple[dict, dict]:
-        """Materialize and write both tables.
+    def write(self, out: Path, runs: bool = False) -> tuple[dict, dict]:
+        """Materialize and write the three tables.
 
         Arrow releases the GIL while it gathers columns and encodes Parquet, so two threads use both cores:
         key names are built beside the version attributes, then the journal is built and written on one
         thread while the inventory is on the other. Every random draw stays on this thread, in a fixed
         order, so the output does not depend on thread timing.
+
+        A shard writes `runs` for _merge_runs: row groups of _MERGE_BATCH rows, so that the merge holds
+        little of each run.
         """
         with ThreadPoolExecutor(max_workers=2) as pool:
-            return self._write(out, pool)
+            return self._write(out, pool, _MERGE_BATCH if runs else ROW_GROUP)
 
-    def _write(self, out: Path, pool: ThreadPoolExecutor) -> tuple[dict, dict]:
+    def _write(self, out: Path, pool: ThreadPoolExecutor, group_rows: int) -> tuple[dict, dict]:
         keys_done = pool.submit(self._keys, self._key_draws())
         self._attrs = self._version_attrs()
         self._key_strings, key_rank = keys_done.result()
@@ -1014,7 +1165,10 @@ class _World:
             return self._table(schema.JOURNAL, *(journal[k if k == "request_chars" else f"r_{k}"][lo:hi]
                                                  for k in journal_args))
 
-        journal_done = pool.submit(_write_parts, out / "journal", schema.JOURNAL, n_journal, journal_slice)
+        for table in ("journal", "inventory", "annotation"):
+            (out / table).mkdir(parents=True, exist_ok=True)
+        journal_done = pool.submit(_write_parts, out / "journal", schema.JOURNAL,
+                                   (journal_slice(lo, hi) for lo, hi in _groups(n_journal)), group_rows)
 
         # Inventory: each surviving version's last journal row, or its backfilled state if it has none.
         v = self.v
@@ -1035,12 +1189,13 @@ class _World:
         iorder = _sort_order([spec["step"]], kb_rank[spec["kid"]], key_rank[spec["kid"]], spec["t"] // 1000)
         spec = {name: arr[iorder] for name, arr in spec.items()}
         n_inv = len(iorder)
-        inventory_files = _write_parts(out / "inventory", schema.INVENTORY, n_inv, lambda lo, hi: self._table(
-            schema.INVENTORY, **{name: arr[lo:hi] for name, arr in spec.items()}))
+        inventory_files = _write_parts(out / "inventory", schema.INVENTORY, (self._table(
+            schema.INVENTORY, **{name: arr[lo:hi] for name, arr in spec.items()}) for lo, hi in _groups(n_inv)),
+            group_rows)
         table = (schema.ANNOTATION.empty_table() if annotations is None
                  else annotations.table(self, kb_rank, key_rank))
-        annotation_files = _write_parts(out / "annotation", schema.ANNOTATION, table.num_rows,
-                                        lambda lo, hi: table.slice(lo, hi - lo))
+        annotation_files = _write_parts(out / "annotation", schema.ANNOTATION,
+                                        (table.slice(lo, hi - lo) for lo, hi in _groups(table.num_rows)), group_rows)
         files = {"journal": journal_done.result(), "inventory": inventory_files, "annotation": annotation_files}
         return files, {"journal": n_journal, "inventory": n_inv, "annotation": table.num_rows,
                        "annotation_events": n_journal - len(order)}
@@ -1136,6 +1291,7 @@ class _Annotations:
 
     def __init__(self, world: "_World", rng: np.random.Generator, n_events: int, tamper: bool):
         self.rng = rng
+        self.version_base = world.key_base  # a shard's revisions are numbered apart, as its objects are
         v, r = world.v, world.r
         n_versions = len(v["key"])
         never = np.iinfo(np.int64).max
@@ -1424,7 +1580,7 @@ class _Annotations:
         delete = e["kind"] == ANN_DEL
         return pa.StructArray.from_arrays([
             pa.array(ANNOTATION_NAMES).take(pa.array(e["name"])),
-            _annotation_seq(e["rev_t"], e["name"], e["g"]),
+            _annotation_seq(e["rev_t"], e["name"], e["g"] + self.version_base),
             pa.array(e["rev_t"], schema.TIMESTAMP, mask=delete),
             pa.array(_PAYLOAD_SIZES[e["payload"]], mask=delete),
             _take(pa.array(_PAYLOAD_ETAGS), np.where(delete, -1, e["payload"])),
@@ -1447,7 +1603,7 @@ class _Annotations:
             "object_version_id": _take(world._attrs["vid"], np.where(versioned, f["g"], -1)),
             "object_join_key": world._join_keys.take(pa.array(f["g"])),
             "name": pa.array(ANNOTATION_NAMES).take(pa.array(f["name"])),
-            "sequence_number": _annotation_seq(f["t"], f["name"], f["g"]),
+            "sequence_number": _annotation_seq(f["t"], f["name"], f["g"] + self.version_base),
             "last_modified_date": pa.array(f["t"], schema.TIMESTAMP),
             "size": pa.array(_PAYLOAD_SIZES[f["payload"]]),
             "e_tag": pa.array(_PAYLOAD_ETAGS).take(pa.array(f["payload"])),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -13,19 +12,50 @@ from .values import display
 if TYPE_CHECKING:  # pandas is imported only when a DataFrame is asked for
     import pandas as pd
 
+    from .engines.base import Stream
+
 HTML_ROWS = 20
 REPR_ROWS = 20
 
 
-@dataclass
 class Result:
-    """Rows as an Arrow table, with the query, bound parameters, statement and run statistics."""
+    """Rows as Arrow, with the query, bound parameters, statement and run statistics.
 
-    table: pa.Table
-    sql: str
-    params: dict[str, Any] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
-    query: str | None = None  # the catalog name; None for ad-hoc SQL
+    A result holds its rows in memory (`table`), or, from `Session.run(..., stream=True)`, a stream
+    of record batches that `batches()` hands on once, so that an answer of any size can be written
+    out without being held. `table`, `arrow()`, `df()` and `rows()` read a streamed answer into memory.
+    """
+
+    def __init__(self, answer: pa.Table | "Stream", sql: str, params: dict[str, Any] | None = None,
+                 stats: dict[str, Any] | None = None, query: str | None = None):
+        self._table = answer if isinstance(answer, pa.Table) else None
+        self._stream = None if isinstance(answer, pa.Table) else answer
+        self.sql = sql
+        self.params = params if params is not None else {}
+        self.stats = stats if stats is not None else {}
+        self.query = query  # the catalog name; None for ad-hoc SQL
+
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            stream = self._stream
+            if stream is None:
+                raise RuntimeError("this streamed result was already read by batches()")
+            self._table, self._stream = stream.read_all(), None
+        return self._table
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._table.schema if self._table is not None else self._stream.schema
+
+    def batches(self) -> pa.RecordBatchReader:
+        """The rows as a stream of record batches, read once: streamed when not already in memory."""
+        if self._table is not None:
+            return pa.RecordBatchReader.from_batches(self._table.schema, self._table.to_batches())
+        stream, self._stream = self._stream, None
+        if stream is None:
+            raise RuntimeError("this streamed result was already read by batches()")
+        return pa.RecordBatchReader.from_batches(stream.schema, stream)
 
     def arrow(self) -> pa.Table:
         return self.table
@@ -41,7 +71,7 @@ class Result:
 
     @property
     def columns(self) -> list[str]:
-        return self.table.column_names
+        return self.schema.names
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -50,11 +80,11 @@ class Result:
         """A text table fitted to the terminal, as IPython's terminal and the REPL show a result."""
         import shutil
 
-        from .output import text_table
+        from .output import head, text_table
 
         label = self.query or "sql"
         width = shutil.get_terminal_size((100, 24)).columns
-        table = text_table(self.table, REPR_ROWS, width, more=".df() or .arrow() for all")
+        table = text_table(head(self.table, REPR_ROWS), width, more=".df() or .arrow() for all")
         return f"{label}: {self.table.num_rows} rows x {self.table.num_columns} columns\n{table}".rstrip("\n")
 
     def _repr_html_(self) -> str:

@@ -31,24 +31,50 @@ and a magic (`%s3meta query NAME`); here it is the Python API: `session.run(name
 returns a `Result` that shows as a table, with `.df()` for pandas and `.arrow()` for Arrow.
 
 The window is the last `span` of the data: for generated data it ends where the generator's
-journal ends (manifest.json), so the notebook shows the same picture whenever it is run."""),
+journal ends (manifest.json), so the notebook shows the same picture whenever it is run. Times are
+UTC, as S3 records them."""),
     ("params", f"""\
 import os
 
 {PARAMS_DATA}
 span = "7d"  # how far back from the end of the data"""),
     ("code", """\
+from datetime import datetime, timedelta
+
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 
 import analytics
-from analytics.notebook import data_end, data_folder, window
+from analytics.notebook import data_end, data_folder, manifest, window
 from analytics.params import parse_duration
 
 session = analytics.connect(data=data_folder(data))
 w = window(data, span)  # {"since": "7d", "until": <end of the data>}: since counts back from until
 end = data_end(data)
 start = end - parse_duration(span)
-print(f"{session!r}; window {start} to {end}")"""),
+planted = (manifest(data) or {}).get("incidents", {}).get("mass_delete")
+
+
+def time_axis(ax):
+    \"\"\"Label a time axis as UTC, with dates and hours that do not collide.\"\"\"
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d\\n%H:%M"))
+    ax.set_xlabel("time (UTC)")
+
+
+def mark_planted(ax):
+    \"\"\"Shade the mass delete the generator planted (generated data only: real data has no manifest).\"\"\"
+    if not planted:
+        return
+    since, until = datetime.fromisoformat(planted["since"]), datetime.fromisoformat(planted["until"])
+    # A burst of minutes is a hairline on a week: shade at least an hour so it shows.
+    ax.axvspan(since, max(until, since + timedelta(hours=1)), color="tab:red", alpha=0.2, zorder=0)
+    ax.annotate(f"planted mass delete: {planted['count']} markers by {planted['actor']}",
+                xy=(since, 1), xycoords=("data", "axes fraction"), xytext=(4, -12), textcoords="offset points",
+                fontsize=8, color="tab:red")
+
+
+print(f"{session!r}; window {start} to {end} UTC")"""),
     ("md", """\
 ## Activity over time, by record type
 
@@ -64,8 +90,12 @@ activity = session.sql(\"\"\"
 \"\"\", since=start, until=end)
 by_hour = activity.df().pivot(index="hour", columns="record_type", values="records").fillna(0)
 fig, ax = plt.subplots(figsize=(10, 3.5))
-by_hour.plot(ax=ax, linewidth=1)
-ax.set(title="Journal records per hour", xlabel="", ylabel="records")
+for record_type in by_hour.columns:
+    ax.plot(by_hour.index, by_hour[record_type], linewidth=1, label=record_type)
+mark_planted(ax)
+time_axis(ax)
+ax.set(title="Journal records per hour", ylabel="records per hour")
+ax.legend(fontsize=8)
 plt.show()"""),
     ("md", """\
 ## 1. recent_deletes
@@ -80,8 +110,12 @@ frame = deletes.df()
 frame["kind"] = frame["is_delete_marker"].map({True: "delete marker"}).fillna("permanent delete")
 per_hour = frame.groupby([frame["record_timestamp"].dt.floor("h"), "kind"]).size().unstack(fill_value=0)
 fig, ax = plt.subplots(figsize=(10, 3))
-per_hour.plot(ax=ax, linewidth=1)
-ax.set(title="Deletes per hour", xlabel="", ylabel="deletes")
+for kind in per_hour.columns:
+    ax.plot(per_hour.index, per_hour[kind], linewidth=1, label=kind)
+mark_planted(ax)
+time_axis(ax)
+ax.set(title="Deletes per hour", ylabel="deletes per hour")
+ax.legend(fontsize=8)
 plt.show()"""),
     ("md", """\
 ## 2. recent_user_deletes
@@ -94,13 +128,17 @@ user_deletes.df()["requester"].fillna("(not recorded)").value_counts().rename("d
     ("md", """\
 ## 3. source_ip_activity
 
-Records per source IP address; S3 itself and other AWS services act with a NULL address."""),
+Records per source IP address. S3 itself and other AWS services act with a NULL address: their
+row is usually the largest by far, so it is left out of the chart (and counted in its title), where
+it would squash every address beside it."""),
     ("code", """\
-ips = session.run("source_ip_activity", **w)
-top = ips.df().head(15).fillna({"source_ip_address": "(AWS service)"})
+ips = session.run("source_ip_activity", **w).df()
+services = int(ips.loc[ips["source_ip_address"].isna(), "record_count"].sum())
+top = ips.dropna(subset=["source_ip_address"]).head(15)
 fig, ax = plt.subplots(figsize=(8, 4))
 ax.barh(top["source_ip_address"][::-1], top["record_count"][::-1])
-ax.set(title="Requests by source IP (top 15)", xlabel="journal records")
+ax.set(title=f"Requests by source IP (top 15)\\nnot drawn: AWS services, no IP recorded: {services:,} records",
+       xlabel="journal records")
 plt.show()"""),
     ("md", """\
 ## 4. recent_metadata_updates
@@ -114,20 +152,21 @@ session.run("recent_metadata_updates", **w)"""),
 From the live inventory, so no window: what is stored, by encryption status (NULL: unencrypted)."""),
     ("code", """\
 encryption = session.run("encryption_status_summary").df().fillna({"encryption_status": "none"})
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3))
-left.bar(encryption["encryption_status"], encryption["number_of_keys"])
-left.set(title="Objects by encryption status", ylabel="objects")
-right.bar(encryption["encryption_status"], encryption["total_capacity_in_bytes"] / 2**30)
-right.set(title="Bytes by encryption status", ylabel="GiB")
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3), layout="constrained")
+left.barh(encryption["encryption_status"][::-1], encryption["number_of_keys"][::-1])
+left.set(title="Objects by encryption status", xlabel="objects")
+right.barh(encryption["encryption_status"][::-1], encryption["total_capacity_in_bytes"][::-1] / 2**30)
+right.set(title="Bytes by encryption status", xlabel="GiB")
 plt.show()
 encryption"""),
     ("md", """\
-And the storage classes, also from the inventory (`storage_class_summary`)."""),
+And the storage classes, also from the inventory (`storage_class_summary`): horizontal bars, so
+names such as INTELLIGENT_TIERING and DEEP_ARCHIVE stay readable."""),
     ("code", """\
 classes = session.run("storage_class_summary").df()
-fig, ax = plt.subplots(figsize=(8, 3))
-ax.bar(classes["storage_class"], classes["total_bytes"] / 2**30)
-ax.set(title="Stored bytes by storage class", ylabel="GiB")
+fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
+ax.barh(classes["storage_class"][::-1], classes["total_bytes"][::-1] / 2**30)
+ax.set(title="Stored bytes by storage class", xlabel="GiB")
 plt.show()
 classes"""),
     ("md", """\
@@ -136,7 +175,7 @@ classes"""),
 Deletes by top-level prefix: where the deleting happens."""),
     ("code", """\
 prefixes = session.run("prefix_delete_volume", **w).df()
-fig, ax = plt.subplots(figsize=(8, 3.5))
+fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
 ax.barh(prefixes["top_level_prefix"][::-1], prefixes["delete_count"][::-1])
 ax.set(title="Deletes by top-level prefix", xlabel="deletes")
 plt.show()
@@ -149,8 +188,8 @@ INVESTIGATE = [
     ("md", """\
 # Investigate an incident: from a finding to a restore plan
 
-1. **The finding**: the scheduled report (`s3meta report`), replayed here day by day over the
-   data, flags a mass delete by one actor.
+1. **The incident**: the scheduled report (`s3meta report`), replayed here day by day over the
+   data, groups related findings into incidents; we pick the mass delete that hid the most keys.
 2. **The actor**: everything that account and that IP address did around the burst.
 3. **The keys**: the version history of a few keys it touched.
 4. **The restore plan**: the versions its markers hide, as JSON to review and an AWS CLI script that
@@ -164,12 +203,14 @@ plan_prefix = "build/restore/incident"  # the plan is written to PREFIX.json and
     ("code", """\
 from datetime import timedelta
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 
 import analytics
 from analytics import report, restore
 from analytics.detectors import severity_rank
+from analytics.detectors.wording import burst
 from analytics.notebook import data_end, data_folder, manifest, window
 from analytics.params import parse_duration
 from analytics.report.state import State
@@ -178,33 +219,49 @@ session = analytics.connect(data=data_folder(data))
 w = window(data, span)
 w"""),
     ("md", """\
-## 1. The finding
+## 1. The incident
 
 What cron would have produced: one report a day, each against its 14-day baseline, with a state
-that remembers what was already reported. Only new findings are kept."""),
+that remembers what was already reported. Each report groups related findings (same actor, IP or
+prefix, at the same time) into incidents; only incidents with a new finding are kept."""),
     ("code", """\
-end, state, findings = data_end(data), State(), []
+end, state, incidents = data_end(data), State(), []
 for day in range(parse_duration(span).days - 1, -1, -1):
     daily = report.run(session, since=end - timedelta(days=day + 1), until=end - timedelta(days=day), state=state)
-    findings += [f for f in daily.findings if f.new]
+    incidents += [i for i in daily.incidents if i.new]
     daily.commit()
-pd.DataFrame([(f.severity, f.detector, f.bucket, f.title) for f in findings],
-             columns=["severity", "detector", "bucket", "title"])"""),
+pd.DataFrame([(i.severity, i.title, len(i.findings), i.first_seen) for i in incidents],
+             columns=["severity", "incident", "findings", "first seen (UTC)"])"""),
+    ("md", """\
+Which one first? Not the first critical in time: on the first day of the journal the baseline is
+empty, so every busy account is "never seen before" and a routine hour of its deletes reads as a
+critical mass delete (a report still learning its baseline may hold those at info, but the choice
+here must not rest on that). What an attacker does is hide many keys at once, so take the mass
+delete that counted the most deletes, then the worst severity. Its incident holds the related
+findings and the command the report says to run next."""),
     ("code", """\
-mass = sorted((f for f in findings if f.detector == "mass_delete"), key=lambda f: -severity_rank(f.severity))
+mass = [(i, f) for i in incidents for f in i.findings if f.detector == "mass_delete"]
 if mass:
-    finding = mass[0]
+    incident, finding = max(mass, key=lambda p: (p[1].evidence.get("count") or 0, severity_rank(p[1].severity)))
     actor, ip = finding.evidence.get("requester"), finding.evidence.get("source_ip")
     first, last = finding.first_seen, finding.last_seen
-    print(f"{finding.severity.upper()}: {finding.title}\\nrunbook: {finding.runbook}")
+    step = next(s for s in incident.steps if s.argv[1] == "restore-plan")
+    selection = {k: v for k, v in step.options().items() if k != "output"}
+    deletes = finding.evidence["count"]
+    print(f"{incident.severity.upper()}: {incident.title}")
+    for f in incident.findings[1:]:
+        print(f"  related: {f.severity} {f.title}")
+    print(f"next: {step.command}")
 else:  # no mass delete in these days: take the fastest burst of delete markers instead
     bursts = [r for r in session.run("delete_markers_by_actor", **w).rows()
               if r["requester"] != "s3.amazonaws.com" and r["delete_markers"] >= 10]
-    burst = max(bursts, key=lambda r: r["delete_markers"] / max(
+    found = max(bursts, key=lambda r: r["delete_markers"] / max(
         (r["last_marker_at"] - r["first_marker_at"]).total_seconds() / 60, 1.0))
-    actor, ip = burst["requester"], burst["source_ip_address"]
-    first, last = burst["first_marker_at"], burst["last_marker_at"]
-print(f"actor {actor} from {ip}, {first} to {last}")"""),
+    actor, ip = found["requester"], found["source_ip_address"]
+    first, last, deletes = found["first_marker_at"], found["last_marker_at"], found["delete_markers"]
+    selection = {"requester": actor, "ip": ip, "since": first.isoformat(),
+                 "until": (last + timedelta(seconds=1)).isoformat()}
+print(f"actor {actor} from {ip}, {first} to {last} UTC")"""),
     ("md", """\
 ## 2. The actor
 
@@ -219,9 +276,20 @@ summary"""),
     ("code", """\
 frame = by_ip.df()
 per_minute_ip = frame.groupby([frame["record_timestamp"].dt.floor("min"), "requester"]).size().unstack(fill_value=0)
+# Every minute of the two hours around the burst, quiet ones as 0, so the burst shows against them.
+minutes = pd.date_range(pd.Timestamp(around["since"]).floor("min"), pd.Timestamp(around["until"]), freq="min")
+per_minute_ip = per_minute_ip.reindex(minutes, fill_value=0)
 fig, ax = plt.subplots(figsize=(10, 3))
-per_minute_ip.plot(ax=ax, drawstyle="steps-post")
-ax.set(title=f"Records per minute from {ip}, by requester", xlabel="", ylabel="records")
+for requester in per_minute_ip.columns:
+    ax.step(per_minute_ip.index, per_minute_ip[requester], where="post", label=requester, linewidth=1)
+# The burst itself, from its first to its last delete.
+ax.axvspan(first, last, color="tab:red", alpha=0.15, label=f"the burst: {burst(deletes, 'delete', first, last)}")
+ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
+ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+ax.set(title=f"Records per minute from {ip}, by requester", xlabel=f"time (UTC) on {first:%Y-%m-%d}",
+       ylabel="records per minute")
+ax.set_ylim(bottom=0)
+ax.legend(loc="upper left", fontsize=8)
 plt.show()
 by_ip"""),
     ("md", """\
@@ -238,10 +306,11 @@ for bucket, key in touched.head(3).itertuples(index=False):
 
 For each marker this actor placed in the burst: is it still the current version, and which version
 does it hide? The plan lists them all; the script removes only the markers that are still current
-and hide a version that still exists. `until` is exclusive, so it is one second past the last marker."""),
+and hide a version that still exists. The selection is the one in the report's next command
+(`s3meta restore-plan ...`), made here through the API: `until` is exclusive, one second past the
+last marker."""),
     ("code", """\
-plan = restore.plan(session, since=first.isoformat(), until=(last + timedelta(seconds=1)).isoformat(),
-                    requester=actor, ip=ip)
+plan = restore.plan(session, **selection)
 plan"""),
     ("code", """\
 json_path, script_path = plan.write(plan_prefix)

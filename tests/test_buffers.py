@@ -5,8 +5,9 @@ A worker that needs the GIL while the interpreter finalizes aborts the process a
 aborts is a matter of timing (about 1 in 100 to 1 in 300 runs here), so these tests do not count
 crashes: they watch the cause. A small library preloaded into the child process wraps
 PyGILState_Ensure, the call every pyarrow worker makes before touching a Python object, and logs
-each call made from a thread other than the main one. Reading from io.BytesIO logs such calls on
-every run; `bench/stress_exit.py` counts the crashes themselves over 500 CLI runs per engine.
+each call made from a native thread (neither the main thread nor one Python started and joins).
+Reading from io.BytesIO logs such calls on every run; `bench/stress_exit.py` counts the crashes
+themselves over 500 CLI runs per engine.
 """
 
 from __future__ import annotations
@@ -31,10 +32,14 @@ SHIM = r"""
 #include <unistd.h>
 #include <sys/syscall.h>
 
+void *PyGILState_GetThisThreadState(void);
+
 int PyGILState_Ensure(void) {
     static int (*real)(void);
     if (!real) real = (int (*)(void))dlsym(RTLD_NEXT, "PyGILState_Ensure");
-    if (syscall(SYS_gettid) != getpid()) {  /* not the main thread */
+    /* Neither the main thread nor a thread Python started (threading, a ThreadPoolExecutor, which the
+       interpreter joins before it finalizes): a native worker of Arrow's. */
+    if (syscall(SYS_gettid) != getpid() && PyGILState_GetThisThreadState() == NULL) {
         Dl_info info;
         void *caller = __builtin_return_address(0);
         char line[512];

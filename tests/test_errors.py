@@ -43,7 +43,7 @@ def test_the_athena_client_error_is_the_cause():
     s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     with Stubber(client) as stub:
         stub.add_client_error("start_query_execution", "AccessDeniedException", "not allowed", 400)
-        with analytics.connect("athena", buckets=["b"], client=client, s3_client=s3) as session:
+        with analytics.connect("athena", buckets=["acme-prod-data"], client=client, s3_client=s3) as session:
             with pytest.raises(QueryFailed) as err:
                 session.sql("SELECT 1")
     assert type(err.value.__cause__).__name__ == "ClientError" and "not allowed" in str(err.value)

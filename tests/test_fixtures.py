@@ -44,9 +44,27 @@ class Data:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Data:
+def one_world(tmp_path_factory) -> Data:
     out = tmp_path_factory.mktemp("gen")
     return Data(out, fixtures.generate(out, rows=6000, seed=11, days=14, end=END))
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Data:
+    """The same rows simulated as three shards and merged, as data sets above SHARD_ROWS are, in parts
+    of 2,500 rows with row groups of 512: every property checked on `data` must hold for both."""
+    out = tmp_path_factory.mktemp("shards")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fixtures, "SHARD_ROWS", 2000)
+        patch.setattr(fixtures, "PART_ROWS", 2500)
+        patch.setattr(fixtures, "ROW_GROUP", 512)
+        patch.setattr(fixtures, "_MERGE_BATCH", 300)
+        return Data(out, fixtures.generate(out, rows=6000, seed=11, days=14, end=END))
+
+
+@pytest.fixture(scope="module", params=["one_world", "shards"])
+def data(request) -> Data:
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -471,7 +489,7 @@ def _md5(text):
     return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
-@pytest.mark.parametrize("which", ["data", "sparse", "small", "tiny"])
+@pytest.mark.parametrize("which", ["one_world", "shards", "sparse", "small", "tiny"])
 def test_annotation_table_is_replay_of_journal(which, request):
     """The annotation table equals replaying the journal's annotation rows, in plain Python.
 
@@ -513,7 +531,7 @@ def test_annotation_table_is_replay_of_journal(which, request):
         assert r["name"] in fixtures.ANNOTATION_NAMES
 
 
-@pytest.mark.parametrize("which", ["data", "small"])
+@pytest.mark.parametrize("which", ["one_world", "shards", "small"])
 def test_object_join_key_is_consistent_across_the_three_tables(which, request):
     d = request.getfixturevalue(which)
     current, creates = {}, []
@@ -593,7 +611,7 @@ def test_annotation_share_is_configurable(tmp_path):
         fixtures.generate(tmp_path / "bad", rows=200, annotation_rows="partial")
 
 
-@pytest.mark.parametrize("which", ["data", "tiny"])
+@pytest.mark.parametrize("which", ["one_world", "shards", "tiny"])
 def test_annotation_tampering_incident(which, request):
     data = request.getfixturevalue(which)
     inc = data.manifest["incidents"]["annotation_tampering"]
@@ -656,3 +674,37 @@ def test_latest_record_at_or_before(offset):
             assert got[i] == -1
         else:
             assert group[got[i]] == qg and t[got[i]] == max(t[j] for j in rows)
+
+
+# ---- large data sets: shards, merged ------------------------------------------------------------------
+
+def test_journal_row_groups_cover_successive_time_spans_with_statistics(data):
+    # What lets a window prune: each row group's record_timestamp range, in its statistics, starts where
+    # the previous one ended, so a day of a month meets few row groups.
+    spans = []
+    for rel in data.manifest["files"]["journal"]:
+        meta = pq.ParquetFile(data.out / rel).metadata
+        column = schema.JOURNAL.names.index("record_timestamp")
+        for i in range(meta.num_row_groups):
+            stats = meta.row_group(i).column(column).statistics
+            assert stats is not None and stats.has_min_max
+            spans.append((stats.min, stats.max))
+    assert spans and all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_shards_are_deterministic_and_leave_no_runs_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(fixtures, "SHARD_ROWS", 1500)
+    monkeypatch.setattr(fixtures, "_MERGE_BATCH", 200)
+    a = fixtures.generate(tmp_path / "a", rows=4000, seed=5, days=10, end=END)
+    b = fixtures.generate(tmp_path / "b", rows=4000, seed=5, days=10, end=END)
+    assert a == b and a["rows"] == 4000
+    assert a["annotation_events"] > 0 and a["annotation_table_rows"] > 0
+    for rel in a["files"]["journal"] + a["files"]["inventory"] + a["files"]["annotation"] + ["manifest.json"]:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["annotation", "inventory", "journal",
+                                                                  "manifest.json"]
+    journal = pq.read_table(tmp_path / "a" / "journal")
+    keys = journal.group_by(["bucket", "key"]).aggregate([]).num_rows
+    # Three shards' objects are numbered apart: no key of one shard is another's.
+    numbers = {k.rsplit("-", 1)[-1].split(".")[0] for k in journal.column("key").to_pylist() if "-" in k}
+    assert keys > 1000 and any(n.startswith("2000000") for n in numbers) and any(len(n) < 6 for n in numbers)

@@ -138,7 +138,7 @@ def test_progress_shows_on_a_terminal_and_nowhere_else(hand_data, tmp_path):
     os.close(leader)
     assert proc.wait(timeout=30) == 3
     text = shown.decode()
-    assert "s3meta: duckdb running " in text and "\r\x1b[K" in text
+    assert "s3meta: query running " in text and "\r\x1b[K" in text
     assert text.rstrip().splitlines()[-1] == "s3meta: error: DuckDB query timed out after 2 s and was stopped"
     # Not a terminal (cron, a pipe): the error line only.
     proc = start("sql", ENDLESS, "--data", str(hand_data), "--timeout", "2", tmp=tmp_path)

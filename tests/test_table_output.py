@@ -29,13 +29,17 @@ WIDE = pa.table({
 })
 
 
+def table_text(table: pa.Table, width: int | None = None) -> str:
+    return output.text_table(output.head(table, None), width)
+
+
 def lines_of(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(("|", "+"))]
 
 
 @pytest.mark.parametrize("width", [40, 60, 80, 120, 200])
 def test_every_line_fits_the_terminal(width):
-    text = output.text_table(WIDE, width=width)
+    text = table_text(WIDE, width)
     table = lines_of(text)
     assert table and all(_width(line) <= width for line in table), (width, text)
     assert len({_width(line) for line in table}) == 1  # wide characters counted as two cells: aligned
@@ -48,20 +52,20 @@ def test_every_line_fits_the_terminal(width):
 
 
 def test_long_cells_end_in_an_ellipsis_and_keys_are_cut_in_the_middle():
-    text = output.text_table(WIDE, width=100)
+    text = table_text(WIDE, 100)
     assert "images/2025" in text and "1390.jpg" in text and "…" in text  # both ends of the key
     assert "X" * 40 not in text
 
 
 def test_columns_left_out_are_named():
-    text = output.text_table(WIDE, width=60)
+    text = table_text(WIDE, 60)
     header = lines_of(text)[1]
     assert "note" not in header and "request_id" not in header
     assert "left out to fit the terminal: " in text and "note" in text.splitlines()[-1]
 
 
 def test_numbers_are_right_aligned_and_text_left_aligned():
-    table = lines_of(output.text_table(WIDE))
+    table = lines_of(table_text(WIDE))
     cells = [[c for c in line.strip("|").split("|")] for line in table if line.startswith("|")]
     names = [c.strip() for c in cells[0]]
     size, bucket = names.index("size"), names.index("bucket")
@@ -71,7 +75,7 @@ def test_numbers_are_right_aligned_and_text_left_aligned():
 
 
 def test_without_a_width_nothing_is_left_out():
-    text = output.text_table(WIDE)
+    text = table_text(WIDE)
     assert "left out" not in text and all(n in text for n in WIDE.column_names)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import Finding, Inputs, register, spike, top
+from .wording import burst, burst_count, plural
 
 
 def _known(inputs: Inputs, column: str, state: dict) -> set[str]:
@@ -54,7 +55,7 @@ def new_requester(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
         ips = top(s["related"], 10)
         findings.append(Finding(
             "new_requester", options["service_severity"] if service else options["severity"],
-            f"New requester {requester}: {s['events']} events, never seen in the baseline", bucket,
+            f"New requester {requester}: {plural(s['events'], 'event')}, never seen in the baseline", bucket,
             {"requester": requester, "source_ip": next(iter(ips), None), "count": s["events"],
              "buckets": top(s["buckets"], 10), "source_ips": ips,
              "first_seen": s["first_seen"], "last_seen": s["last_seen"]},
@@ -78,8 +79,8 @@ def new_source_ip(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
         requesters = top(s["related"], 10)
         bucket = next(iter(top(s["buckets"], 1)))
         findings.append(Finding(
-            "new_source_ip", options["severity"], f"New source IP {ip}: {s['events']} events, never seen in the "
-            "baseline", bucket,
+            "new_source_ip", options["severity"], f"New source IP {ip}: {plural(s['events'], 'event')}, never seen "
+            "in the baseline", bucket,
             {"source_ip": ip, "requester": next(iter(requesters), None), "count": s["events"],
              "buckets": top(s["buckets"], 10), "requesters": requesters,
              "first_seen": s["first_seen"], "last_seen": s["last_seen"]},
@@ -105,11 +106,13 @@ def change_surge(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
             s = spike(series, inputs, options)
             if s is None:
                 continue
-            what = "uploads and overwrites" if kind == "CREATE" else "tag and metadata changes"
+            what = (("upload or overwrite", "uploads and overwrites") if kind == "CREATE"
+                    else ("tag or metadata change", "tag and metadata changes"))
+            count = burst_count(series, s)
             findings.append(Finding(
                 "change_surge", options["severity"],
-                f"Surge of {what} by {requester}: {s.peak} in {options.get('span_hours', 2)} h "
-                f"(baseline peak {s.baseline_peak})", bucket,
+                f"Surge by {requester}: {burst(count, what[0], s.first_seen, s.last_seen, what[1])} "
+                f"(baseline peak {s.baseline_peak} in {options.get('span_hours', 2)} h)", bucket,
                 {"requester": requester, "record_type": kind, **s.evidence()},
                 "Confirm the job or person behind the account; mass overwrites and tag rewrites can hide "
                 "ransomware (encrypt-in-place) or break tag-based policies.",

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import schema
 from . import Finding, Inputs, register, spike, severity_rank, SEVERITIES
+from .wording import burst, burst_count
 
 DELETE_KINDS = ("DELETE_MARKER", "DELETE")
 
@@ -26,12 +27,13 @@ def _series(rows, *fields):
 
 
 def _prefix_spikes(inputs: Inputs, options: dict[str, Any], actor_classes: tuple[str, ...]):
-    """(bucket, prefix, prefix as shown, Spike) for each prefix whose deletes by `actor_classes` spike."""
+    """(bucket, prefix, prefix as shown, Spike, deletes in its flagged hours) for each prefix whose deletes
+    by `actor_classes` spike."""
     rows = [r for r in inputs.grain("prefix") if r["kind"] in DELETE_KINDS and r["actor_class"] in actor_classes]
     for (bucket, prefix), series in sorted(_series(rows, "bucket", "top_level_prefix").items()):
         s = spike(series, inputs, options)
         if s is not None:
-            yield bucket, prefix, prefix or "(keys without a prefix)", s
+            yield bucket, prefix, prefix or "(keys without a prefix)", s, burst_count(series, s)
 
 
 def _bump(severity: str, steps: int = 1) -> str:
@@ -42,10 +44,10 @@ def _bump(severity: str, steps: int = 1) -> str:
           severity="high", min_count=50, mad_factor=10.0, peak_factor=3.0, span_hours=2)
 def delete_spike(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     findings = []
-    for bucket, prefix, shown, s in _prefix_spikes(inputs, options, ("user", "service")):
+    for bucket, prefix, shown, s, count in _prefix_spikes(inputs, options, ("user", "service")):
         findings.append(Finding(
-            "delete_spike", options["severity"], f"Delete spike in {shown}: {s.peak} deletes in "
-            f"{options.get('span_hours', 2)} h (baseline peak {s.baseline_peak})", bucket,
+            "delete_spike", options["severity"], f"Delete spike in {shown}: "
+            f"{burst(count, 'delete', s.first_seen, s.last_seen)}{_usual(s, options)}", bucket,
             {"prefix": prefix, **s.evidence()},
             "Check who deleted (see mass_delete findings and sample keys); if unexpected, restore with "
             "`s3meta query hidden_versions` and review the actors' IAM permissions.",
@@ -82,7 +84,8 @@ def mass_delete(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
         covered |= {(bucket, ip) for ip in ips}
         # A known account deleting from an address never seen before is the stolen-key pattern.
         new_ips = [] if inputs.learning else sorted(ip for ip in ips if ip not in baseline_ips)
-        findings.append(_finding(options, bucket, "requester", requester, s, new, ips, new_ips))
+        findings.append(_finding(options, bucket, "requester", requester, s, burst_count(series, s), new, ips,
+                                 new_ips))
     for (bucket, ip), series in sorted(_series(by_ip, "bucket", "delete_ip").items()):
         if (bucket, ip) in covered:
             continue
@@ -92,11 +95,17 @@ def mass_delete(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
             continue
         requesters = {r["requester"]: int(r["events"]) for r in pairs
                       if r["bucket"] == bucket and r["source_ip_address"] == ip and r["requester"]}
-        findings.append(_finding(options, bucket, "ip", ip, s, new, requesters, [ip] if new else []))
+        findings.append(_finding(options, bucket, "ip", ip, s, burst_count(series, s), new, requesters,
+                                 [ip] if new else []))
     return findings
 
 
-def _finding(options, bucket, by, actor, s, actor_new, related, new_ips) -> Finding:
+def _usual(s, options) -> str:
+    """The baseline's busiest span, said with its width (the burst is said with its real duration)."""
+    return f" (baseline peak {s.baseline_peak} in {options.get('span_hours', 2)} h)"
+
+
+def _finding(options, bucket, by, actor, s, count, actor_new, related, new_ips) -> Finding:
     new = actor_new or bool(new_ips)
     severity = options["new_actor_severity"] if new else options["severity"]
     if not new and s.peak >= 10 * s.threshold:
@@ -106,7 +115,7 @@ def _finding(options, bucket, by, actor, s, actor_new, related, new_ips) -> Find
     elif new_ips:
         note = f" from {', '.join(new_ips[:3])}, never seen in the baseline"
     else:
-        note = f" (baseline peak {s.baseline_peak})"
+        note = _usual(s, options)
     label = "account" if by == "requester" else "source IP"
     evidence = {"actor_type": by, "requester": actor if by == "requester" else None,
                 "source_ip": actor if by == "ip" else None, "new_actor": new, "new_source_ips": new_ips,
@@ -121,7 +130,7 @@ def _finding(options, bucket, by, actor, s, actor_new, related, new_ips) -> Find
             evidence["requester"] = next(iter(evidence["requesters"]))
     return Finding(
         "mass_delete", severity,
-        f"Mass delete by {label} {actor}: {s.peak} deletes in {options.get('span_hours', 2)} h{note}",
+        f"Mass delete by {label} {actor}: {burst(count, 'delete', s.first_seen, s.last_seen)}{note}",
         bucket, evidence,
         "Ransomware pattern: block the actor now (deny in the bucket policy, disable its keys), then "
         "list the hidden versions (`s3meta query hidden_versions`) and remove the delete markers to restore.",
@@ -133,11 +142,11 @@ def _finding(options, bucket, by, actor, s, actor_new, related, new_ips) -> Find
           severity="medium", min_count=100, mad_factor=10.0, peak_factor=3.0, span_hours=2)
 def unattributed_deletes(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
     findings = []
-    for bucket, prefix, shown, s in _prefix_spikes(inputs, options, ("unattributed",)):
+    for bucket, prefix, shown, s, count in _prefix_spikes(inputs, options, ("unattributed",)):
         findings.append(Finding(
             "unattributed_deletes", options["severity"],
-            f"Spike of permanent deletes in {shown}: {s.peak} in {options.get('span_hours', 2)} h "
-            f"(baseline peak {s.baseline_peak})", bucket, {"prefix": prefix, **s.evidence()},
+            f"Spike of permanent deletes in {shown}: {burst(count, 'delete', s.first_seen, s.last_seen)}"
+            f"{_usual(s, options)}", bucket, {"prefix": prefix, **s.evidence()},
             "Permanent deletes carry no requester in the journal: find the caller in CloudTrail data events "
             "(DeleteObject/DeleteObjects with a versionId) for these keys and times; check Lifecycle "
             "noncurrent-version rules first.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import Finding, Inputs, register, top
+from .wording import plural
 
 _SAMPLE_KEYS = 10
 
@@ -95,7 +96,7 @@ def encryption_rule(inputs: Inputs, options: dict[str, Any]) -> list[Finding]:
                       else f"the config requires {', '.join(rule['require'])}")
             findings.append(Finding(
                 "encryption_rule", options["severity"],
-                f"{len(group)} uploads under {rule['prefix']} with weaker encryption ({origin})",
+                f"{plural(len(group), 'upload')} under {rule['prefix']} with weaker encryption ({origin})",
                 bucket, {"prefix": rule["prefix"], "require": list(rule["require"]),
                          "rule": "inferred" if rule.get("inferred") else "configured",
                          "statuses": top(statuses, 10), **facts},
@@ -118,7 +119,7 @@ def unencrypted_upload(inputs: Inputs, options: dict[str, Any]) -> list[Finding]
         facts = _facts(group)
         findings.append(Finding(
             "unencrypted_upload", options["severity"],
-            f"{len(group)} unencrypted uploads by {requester or 'an unknown requester'}", bucket, facts,
+            f"{plural(len(group), 'unencrypted upload')} by {requester or 'an unknown requester'}", bucket, facts,
             "Set default encryption on the bucket (SSE-S3 or SSE-KMS) and re-encrypt these objects by copying "
             "them in place; find the client that sends SSE-less uploads.",
             subject=(requester,), events=_events(group), first_seen=facts["first_seen"], last_seen=facts["last_seen"]))
@@ -142,7 +143,8 @@ def encryption_downgrade(inputs: Inputs, options: dict[str, Any]) -> list[Findin
         weaker = change == "weaker"
         findings.append(Finding(
             "encryption_downgrade", options["severity"] if weaker else options["other_key_severity"],
-            f"{len(group)} overwrites {'with weaker encryption' if weaker else 'moved to another KMS key'}",
+            f"{plural(len(group), 'overwrite')} "
+            f"{'with weaker encryption' if weaker else 'moved to another KMS key'}",
             bucket, {"change": change, "transitions": top(transitions, 10), **facts},
             "Check the writer's SSE settings; a key overwritten with weaker encryption (or an unexpected KMS key) "
             "can mean a misconfigured client or an attacker re-writing data under their own key.",

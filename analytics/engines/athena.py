@@ -28,7 +28,7 @@ from ..buffers import arrow_copy
 from ..errors import BadInput, EngineError, Interrupted, QueryFailed, SQLRefused
 from ..params import bucket_names
 from ..values import byte_size
-from .base import Engine, Execution, Progress, Rendered
+from .base import Engine, Progress, Rendered, Stream
 
 DEFAULT_CATALOG = "s3tablescatalog/aws-s3"
 # The tables S3 Metadata writes per bucket, all in the namespace b_<bucket> ("annotation" since June 2026).
@@ -193,9 +193,7 @@ class AthenaEngine(Engine):
         return kinds
 
     # --- running -----------------------------------------------------------------------------------
-    def _execute(self, rendered: Rendered) -> Execution:
-        import botocore.exceptions
-
+    def _stream(self, rendered: Rendered) -> Stream:
         client, s3 = self._clients()
         request: dict[str, Any] = {"QueryString": rendered.sql, "QueryExecutionContext": rendered.context,
                                    "ClientRequestToken": str(uuid.uuid4())}
@@ -205,21 +203,10 @@ class AthenaEngine(Engine):
             request["WorkGroup"] = self.workgroup
         if self.output_location:
             request["ResultConfiguration"] = {"OutputLocation": self.output_location}
-        try:
+        with _aws_errors():
             query_id = client.start_query_execution(**request)["QueryExecutionId"]
             execution = self._wait(client, query_id)
-            return Execution(self._fetch(client, s3, execution), self._stats(execution))
-        except botocore.exceptions.NoCredentialsError:
-            raise BadInput("no AWS credentials found (the default chain: environment, AWS_PROFILE, "
-                           "~/.aws, instance or container role)") from None
-        except botocore.exceptions.ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, message = error.get("Code", "Error"), error.get("Message", str(exc))
-            user = code in ("InvalidRequestException", "AccessDeniedException", "ResourceNotFoundException",
-                            "NoSuchBucket", "AccessDenied", "UnrecognizedClientException")
-            raise QueryFailed(f"Athena refused the request: {code}: {message}", user_error=user) from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise EngineError(f"cannot reach Athena: {exc}") from exc
+            return self._fetch(client, s3, execution)
 
     def _wait(self, client: Any, query_id: str) -> dict:
         started = time.monotonic()
@@ -276,18 +263,23 @@ class AthenaEngine(Engine):
             "cost_usd": estimated_cost(scanned),
         }
 
-    def _fetch(self, client: Any, s3: Any, execution: dict) -> pa.Table:
-        """The result as Arrow, from the CSV result file Athena writes (one GET, not row paging)."""
+    def _fetch(self, client: Any, s3: Any, execution: dict) -> Stream:
+        """The answer from the CSV result file Athena writes, parsed block by block as it downloads.
+
+        One GET, not row paging; memory holds a few blocks whatever the answer's size.
+        """
         first = client.get_query_results(QueryExecutionId=execution["QueryExecutionId"], MaxResults=1)
         columns = first["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
         location = execution.get("ResultConfiguration", {}).get("OutputLocation", "")
+        stats = self._stats(execution)
         if not columns:
-            return pa.table({})
+            return Stream.of(pa.table({}), stats)
         if not location.endswith(".csv"):  # DDL and utility statements write text, not CSV
-            return self._paged(client, execution["QueryExecutionId"], columns)
+            return Stream.of(self._paged(client, execution["QueryExecutionId"], columns), stats)
         bucket, _, key = location.removeprefix("s3://").partition("/")
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        return from_csv(body.read(), columns)
+        return Stream(schema_of(columns), _guarded(csv_batches(body, columns), location), stats,
+                      on_close=body.close)
 
     def _paged(self, client: Any, query_id: str, columns: list[dict]) -> pa.Table:
         rows: list[list[str | None]] = []
@@ -298,6 +290,35 @@ class AthenaEngine(Engine):
             rows = rows[1:]
         strings = {c["Name"]: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(columns)}
         return convert(pa.table(strings), columns)
+
+
+@contextlib.contextmanager
+def _aws_errors() -> Iterator[None]:
+    """AWS's errors as the toolkit's; refused requests the user can fix exit 2."""
+    import botocore.exceptions
+
+    try:
+        yield
+    except botocore.exceptions.NoCredentialsError:
+        raise BadInput("no AWS credentials found (the default chain: environment, AWS_PROFILE, "
+                       "~/.aws, instance or container role)") from None
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Error"), error.get("Message", str(exc))
+        user = code in ("InvalidRequestException", "AccessDeniedException", "ResourceNotFoundException",
+                        "NoSuchBucket", "AccessDenied", "UnrecognizedClientException")
+        raise QueryFailed(f"Athena refused the request: {code}: {message}", user_error=user) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise EngineError(f"cannot reach Athena: {exc}") from exc
+
+
+def _guarded(batches: Iterator[pa.RecordBatch], location: str) -> Iterator[pa.RecordBatch]:
+    """The result file's batches, with a broken download or a malformed file as one clear error."""
+    try:
+        with _aws_errors():
+            yield from batches
+    except pa.ArrowException as exc:
+        raise EngineError(f"cannot read Athena's result file {location}: {str(exc).splitlines()[0]}") from exc
 
 
 @contextlib.contextmanager
@@ -316,62 +337,123 @@ def _quiet_parser() -> Iterator[None]:
 
 # --- Athena's CSV results, typed ----------------------------------------------------------------------
 
-def from_csv(data: bytes, columns: list[dict]) -> pa.Table:
-    """Athena's result CSV (header row, every value quoted, NULL as an empty unquoted field) as Arrow."""
+# Result file bytes read from S3 at a time; each whole-record piece of them is parsed as one batch.
+CSV_BLOCK_BYTES = 1 << 20
+
+
+def csv_batches(source: Any, columns: list[dict]) -> Iterator[pa.RecordBatch]:
+    """Athena's result CSV (header row, every value quoted, NULL as an empty unquoted field) from a
+    file-like object (an S3 GET's body), typed by its ColumnInfo, one block at a time.
+
+    The blocks are read here, on the calling thread, and each piece that ends on a whole record is
+    handed to Arrow as Arrow-owned memory and parsed without threads. pyarrow's own streaming reader,
+    given the Python object, reads and releases it on Arrow's worker threads, and a worker that needs
+    the GIL while the interpreter exits aborts the process (see analytics/buffers.py).
+    """
     import pyarrow.csv as pacsv
 
-    names = [c["Name"] for c in columns]
-    table = pacsv.read_csv(
-        arrow_copy(data),  # Arrow memory, not io.BytesIO: see analytics/buffers.py
-        read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], skip_rows=1),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={f"c{i}": pa.string() for i in range(len(names))},
-            strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""]),
-    )
-    return convert(table.rename_columns(names), columns)
+    placeholders = [f"c{i}" for i in range(len(columns))]
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in placeholders},
+        strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""])
+    pending, header = b"", True
+    while True:
+        block = source.read(CSV_BLOCK_BYTES)
+        pending += block
+        end = _records_end(pending) if block else len(pending)
+        piece, pending = pending[:end], pending[end:]
+        if piece:
+            read = pacsv.ReadOptions(column_names=placeholders, skip_rows=int(header), use_threads=False,
+                                     block_size=max(CSV_BLOCK_BYTES, len(piece)))
+            header = False
+            for batch in pacsv.read_csv(arrow_copy(piece), read_options=read, parse_options=parse,
+                                        convert_options=convert_options).to_batches():
+                yield convert(batch, columns)
+        if not block:
+            return
 
 
-def _athena_map(text: str | None) -> list[tuple[str, str | None]] | None:
-    # Athena prints a map as {k1=v1, k2=v2}. The text form cannot tell a ", " or "=" inside a key or
-    # value from the separators; such entries are split at the first "=" of each ", " piece.
-    if text is None:
-        return None
-    inner = text.strip()
-    inner = inner[1:-1] if inner.startswith("{") and inner.endswith("}") else inner
-    if not inner:
-        return []
-    pairs = []
-    for piece in inner.split(", "):
-        key, _, value = piece.partition("=")
-        pairs.append((key, None if value == "null" else value))
-    return pairs
+def _records_end(data: bytes) -> int:
+    """Length of the longest prefix of `data` (which starts at a record) that ends with a whole record.
+
+    Every value is quoted, with quotes inside doubled, so a newline ends a record exactly when an
+    even number of quotes precede it; walking back from the end counts each quote once.
+    """
+    quotes, end = data.count(b'"'), len(data)
+    while (newline := data.rfind(b"\n", 0, end)) >= 0:
+        quotes -= data.count(b'"', newline, end)
+        if quotes % 2 == 0:
+            return newline + 1
+        end = newline
+    return 0
+
+
+def from_csv(data: bytes, columns: list[dict]) -> pa.Table:
+    """A whole result CSV as Arrow (see csv_batches)."""
+    return pa.Table.from_batches(list(csv_batches(pa.BufferReader(data), columns)), schema_of(columns))
 
 
 _INTEGER = {"bigint", "integer", "int", "smallint", "tinyint"}
 _FLOAT = {"double", "float", "real"}
+_TYPES = {"boolean": pa.bool_(), "timestamp": pa.timestamp("us"), "date": pa.date32()}
+STRING_MAP = pa.map_(pa.string(), pa.string())
 
 
-def convert(table: pa.Table, columns: list[dict]) -> pa.Table:
-    """String columns typed by Athena's ColumnInfo types."""
+def _arrow_type(athena_type: str) -> pa.DataType:
+    kind = athena_type.lower()
+    if kind in _INTEGER:
+        return pa.int64()
+    if kind in _FLOAT:
+        return pa.float64()
+    if kind.startswith("map"):
+        return STRING_MAP
+    return _TYPES.get(kind, pa.string())
+
+
+def schema_of(columns: list[dict]) -> pa.Schema:
+    """The Arrow schema of a result, from Athena's ColumnInfo."""
+    return pa.schema([(c["Name"], _arrow_type(c["Type"])) for c in columns])
+
+
+def convert(strings: pa.Table | pa.RecordBatch, columns: list[dict]) -> pa.RecordBatch | pa.Table:
+    """String columns typed by Athena's ColumnInfo types (a table or one batch of it)."""
     arrays = []
-    for column, info in zip(table.columns, columns, strict=True):
-        kind = info["Type"].lower()
-        if kind in _INTEGER:
-            arrays.append(pc.cast(column, pa.int64()))
-        elif kind in _FLOAT:
-            arrays.append(pc.cast(column, pa.float64()))
-        elif kind == "boolean":
-            arrays.append(pc.cast(column, pa.bool_()))
-        elif kind == "timestamp":
-            arrays.append(pc.cast(column, pa.timestamp("us")))
-        elif kind == "date":
-            arrays.append(pc.cast(column, pa.date32()))
-        elif kind.startswith("map"):
-            arrays.append(pa.array([_athena_map(v) for v in column.to_pylist()], pa.map_(pa.string(), pa.string())))
+    for column, field in zip(strings.columns, schema_of(columns), strict=True):
+        if field.type == STRING_MAP:
+            arrays.append(_maps(column))
+        elif field.type != pa.string():
+            arrays.append(pc.cast(column, field.type))
         else:
             arrays.append(column)
-    return pa.table(arrays, names=table.column_names)
+    return type(strings).from_arrays(arrays, schema=schema_of(columns))
 
 
-__all__ = ["AthenaEngine", "estimated_cost", "literal", "namespace_for", "from_csv"]
+_MAP_ENTRY = r"(?s)^(?P<key>[^=]*)(?:=(?P<value>.*))?$"  # split at the first "=": no "=" means value ""
+
+
+def _maps(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Athena's text form of maps, {k1=v1, k2=v2}, as map<string,string> (`null` as a NULL value).
+
+    The form cannot tell a ", " or "=" inside a key or value from the separators: entries are split
+    at each ", ", and each entry at its first "=".
+    """
+    if isinstance(texts, pa.ChunkedArray):
+        return pa.chunked_array([_maps(chunk) for chunk in texts.chunks], STRING_MAP)
+    trimmed = pc.utf8_trim_whitespace(texts)
+    braced = pc.and_(pc.starts_with(trimmed, "{"), pc.ends_with(trimmed, "}"))
+    inner = pc.if_else(braced, pc.utf8_slice_codeunits(trimmed, 1, -1), trimmed)
+    empty = pc.equal(inner, "")
+    pieces = pc.split_pattern(inner, ", ")
+    # An empty map's one piece is "": dropped, so that {} stays an empty map.
+    counts = pc.if_else(empty, 0, pc.list_value_length(pieces))
+    kept = pc.invert(pc.take(empty, pc.list_parent_indices(pieces)))
+    entries = pc.extract_regex(pc.filter(pc.list_flatten(pieces), kept), _MAP_ENTRY)
+    keys, values = pc.struct_field(entries, "key"), pc.struct_field(entries, "value")
+    values = pc.if_else(pc.equal(values, "null"), pa.scalar(None, pa.string()), values)
+    offsets = pc.cumulative_sum(pc.fill_null(counts, 0))
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cast(offsets, pa.int32())])
+    return pa.MapArray.from_arrays(offsets, keys, values, type=STRING_MAP, mask=pc.is_null(texts))
+
+
+__all__ = ["AthenaEngine", "csv_batches", "estimated_cost", "literal", "namespace_for", "from_csv", "schema_of"]

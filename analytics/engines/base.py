@@ -1,9 +1,10 @@
 """The engine seam: the plumbing every engine shares, and the two methods an engine implements.
 
-An engine knows how to run one statement with bound parameters and return Arrow, and how to tell
-a read-only statement from anything else. Everything else (placeholder rendering, timing,
-statistics, wrapping driver errors) lives here once. Engines know nothing of the catalog: they
-receive SQL text with `:name` placeholders and a dict of already-coerced values.
+An engine knows how to run one statement with bound parameters and return its answer as a stream
+of Arrow record batches, and how to tell a read-only statement from anything else. Everything else
+(placeholder rendering, timing, statistics, reading a stream into a table) lives here once. Engines
+know nothing of the catalog: they receive SQL text with `:name` placeholders and a dict of
+already-coerced values.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -35,14 +36,63 @@ class Rendered:
 
 @dataclass
 class Execution:
-    """What an engine returns for one statement."""
+    """One statement's whole answer, in memory."""
 
     table: pa.Table
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+class Stream:
+    """One statement's answer as Arrow record batches, read once, front to back.
+
+    Nothing is held beyond the batch being read, so an answer of any size costs the memory of a few
+    batches. Statistics fill in as it is read: `rows` so far, and `elapsed_seconds` (from the start of
+    the statement) once the last batch is read; `exhausted` tells the two apart.
+    """
+
+    def __init__(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch], stats: dict[str, Any] | None = None,
+                 on_close: Callable[[], None] | None = None):
+        self.schema = schema
+        self.stats: dict[str, Any] = stats if stats is not None else {}
+        self.stats["rows"] = 0
+        self.exhausted = False
+        self._batches = iter(batches)
+        self._on_close = on_close
+        self.started = time.perf_counter()
+
+    @classmethod
+    def of(cls, table: pa.Table, stats: dict[str, Any] | None = None) -> "Stream":
+        """A table already in memory, as a stream."""
+        return cls(table.schema, table.to_batches(), stats)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        try:
+            batch = next(self._batches)
+        except StopIteration:
+            if not self.exhausted:
+                self.exhausted = True
+                self.stats["elapsed_seconds"] = round(time.perf_counter() - self.started, 6)
+                self.close()
+            raise
+        self.stats["rows"] += batch.num_rows
+        return batch
+
+    def read_all(self) -> pa.Table:
+        """The rest of the answer as one table."""
+        return pa.Table.from_batches(list(self), self.schema)
+
+    def close(self) -> None:
+        """Release what the engine holds for this answer (a connection's pending result, an HTTP body)."""
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()
+
+
 class Engine:
-    """Base class. Subclasses set `name` and `paramstyle` and implement `_execute` and `_statements`."""
+    """Base class. Subclasses set `name` and `paramstyle` and implement `_stream` and `_statements`."""
 
     name: ClassVar[str] = "base"
     # Whether the engine takes a `progress` callback (see Progress); connect() hands an interactive
@@ -56,7 +106,8 @@ class Engine:
     notes: tuple[str, ...] = ()
 
     # --- what an engine implements -------------------------------------------------------------
-    def _execute(self, rendered: Rendered) -> Execution:
+    def _stream(self, rendered: Rendered) -> Stream:
+        """Run one statement; its answer as a Stream whose batches raise the toolkit's errors."""
         raise NotImplementedError
 
     def _statements(self, sql: str) -> list[tuple[str, str]]:
@@ -92,15 +143,22 @@ class Engine:
         """How one Python value is handed to the driver (positional engines override this)."""
         return value
 
-    def execute(self, sql: str, values: dict[str, Any] | None = None) -> Execution:
-        """Run one statement; statistics always hold the engine name, row count and elapsed seconds."""
+    def stream(self, sql: str, values: dict[str, Any] | None = None) -> Stream:
+        """Run one statement; its answer to be read batch by batch, before the engine runs another.
+
+        Statistics hold the engine name, and the row count and elapsed seconds once it is read.
+        """
         rendered = self.render(sql, values)
         started = time.perf_counter()
-        result = self._execute(rendered)
-        result.stats.setdefault("engine", self.name)
-        result.stats["rows"] = result.table.num_rows
-        result.stats["elapsed_seconds"] = round(time.perf_counter() - started, 6)
-        return result
+        stream = self._stream(rendered)
+        stream.started = started
+        stream.stats.setdefault("engine", self.name)
+        return stream
+
+    def execute(self, sql: str, values: dict[str, Any] | None = None) -> Execution:
+        """Run one statement and read its whole answer into memory."""
+        stream = self.stream(sql, values)
+        return Execution(stream.read_all(), stream.stats)
 
     def check_read_only(self, sql: str) -> str:
         """The single statement in `sql` if it is a read-only query; SQLRefused otherwise."""

@@ -8,8 +8,8 @@
 
 The package holds one job per module: `config` (the [report] table of the config file), `run`
 (a run: window, queries, detectors, findings), `rules` (the user's detections as SQL files),
-`render` (JSON, Markdown, HTML), `state` (what one run leaves the next, and the lock) and `notify`
-(SNS and webhooks).
+`incidents` (related findings grouped, and the commands to run next), `render` (JSON, Markdown,
+HTML), `state` (what one run leaves the next, and the lock) and `notify` (SNS and webhooks).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from ..errors import BadInput
 from ..params import parse_duration, parse_timestamp, utc_naive
 from ..values import jsonable
 from .config import Config, load_config
+from .incidents import Incident, group
 from .render import RENDERERS, chart_data
 from .rules import findings as rule_findings
 from .state import State, event_id, lock
@@ -54,6 +55,12 @@ class Report:
     min_baseline: timedelta = timedelta(0)  # below this much observed baseline, the report is learning
     skipped_since: datetime | None = None  # the catch-up cap left [skipped_since, since) unreported
     notes: list[str] = field(default_factory=list)  # what a reader must know about this run, one line each
+    # Related findings grouped (analytics.report.incidents); computed from `findings` when not given.
+    incidents: list[Incident] | None = None
+
+    def __post_init__(self) -> None:
+        if self.incidents is None:
+            self.incidents = group(self.findings)
 
     @property
     def baseline_hours(self) -> float:
@@ -76,6 +83,7 @@ class Report:
 
     # --- outputs ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        of = {id(f): i for i in self.incidents or [] for f in i.findings}
         return {
             "schema_version": SCHEMA_VERSION,
             "generated_at": jsonable(self.generated_at),
@@ -87,10 +95,17 @@ class Report:
             "skipped": {"since": jsonable(self.skipped_since), "until": jsonable(self.since)}
             if self.skipped_since else None,
             "notes": list(self.notes),
-            "findings": [f.to_dict() for f in self.findings],
+            "findings": [self._finding_dict(f, of.get(id(f))) for f in self.findings],
+            "incidents": [i.to_dict() for i in self.incidents or []],
             "stats": jsonable(self.stats),
             "notifications": jsonable(self.notifications),
         }
+
+    @staticmethod
+    def _finding_dict(f: Finding, incident: Incident | None) -> dict[str, Any]:
+        # Added to the finding's own fields: when it was seen, and the incident it belongs to.
+        return {**f.to_dict(), "first_seen": jsonable(f.first_seen), "last_seen": jsonable(f.last_seen),
+                "incident": incident.id if incident else None}
 
     def render(self, fmt: str) -> str:
         return RENDERERS[fmt](self)
