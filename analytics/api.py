@@ -78,8 +78,10 @@ class Session:
         `stream=True`, as in run(); a placeholder named `stream` goes in `values`.
         """
         statement = self.engine.check_read_only(text)
-        declared, given = _params.adhoc(_placeholders(statement), {**(values or {}), **kwargs},
-                                        self.catalog.param_types())
+        names = _placeholders(statement)
+        # The catalog is read only for a statement with placeholders (a plain one needs none of it).
+        declared, given = _params.adhoc(names, {**(values or {}), **kwargs},
+                                        self.catalog.param_types() if names else {})
         bound = _params.coerce(None, declared, given, now=self.clock())
         return self._result(statement, bound, stream)
 
