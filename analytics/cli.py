@@ -223,7 +223,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     with _session(args) as session:
         overview = session.info()
+        totals = session.totals()
     print(json.dumps(overview.to_dict(), indent=2, ensure_ascii=False) if args.format == "json" else overview.text())
+    if any("cost_usd" in s for s in overview.stats):  # Athena bills each of these queries
+        print(f"s3meta: info ran {totals['queries']} queries; athena scanned "
+              f"{byte_size(totals['data_scanned_bytes'])}, estimated ${totals['cost_usd']:.6f}", file=sys.stderr)
     return 0
 
 

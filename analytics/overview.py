@@ -70,8 +70,9 @@ class Overview:
 
 def collect(engine: Engine) -> Overview:
     """Run the overview's statements on `engine`, for the tables it has."""
-    tables = engine.tables_present()
-    overview = Overview(engine.name, tables)
+    stats: list[dict[str, Any]] = []
+    tables = engine.tables_present(stats)
+    overview = Overview(engine.name, tables, stats=stats)
     for table, sql in STATEMENTS.items():
         if table not in tables:
             continue

@@ -106,7 +106,8 @@ def test_info_on_athena_through_the_engine(aws):
     can(aws, [("bucket", "varchar"), ("records", "bigint")], [["acme-prod-data", "2"]])
     with analytics.connect("athena", buckets=["acme-prod-data"], output_location=RESULTS) as session:
         info = session.info()
-        assert len(session.history) == 3  # the three tables' statements, each billed
+        assert len(session.history) == 4  # the listing and the three tables' statements, each billed
+        assert all("cost_usd" in s for s in session.history)
     assert info.to_dict() == {
         "engine": "athena", "tables": ["journal", "inventory", "annotation"],
         "first_record": "2025-11-01T00:00:00", "last_record": "2025-11-21T05:00:00",
@@ -133,6 +134,7 @@ def test_info_on_athena_lists_only_the_tables_every_bucket_has(aws):
                "--output-location", RESULTS, "--format", "json", env=env)
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
+    assert "s3meta: info ran 2 queries; athena scanned 0 B, estimated $0.000095" in proc.stderr
     assert info["tables"] == ["journal"] and info["record_types"] == {"CREATE": 10}
     assert info["buckets"] == {"acme-prod-data": {"journal": 4}, "acme.media": {"journal": 6}}
 

@@ -117,8 +117,9 @@ class Engine:
         """
         raise NotImplementedError
 
-    def tables_present(self) -> tuple[str, ...]:
-        """The tables this engine can read now (journal, inventory, annotation, ...), for `s3meta info`."""
+    def tables_present(self, stats: list[dict[str, Any]] | None = None) -> tuple[str, ...]:
+        """The tables this engine can read now (journal, inventory, annotation, ...), for `s3meta info`;
+        the statistics of any statement it ran to find out are appended to `stats` (for the cost)."""
         raise NotImplementedError
 
     def close(self) -> None:
