@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+RUNTIME := $(VENV)/.runtime-stamp
 DEMO   ?= demo
 WORKSHOP := recent_deletes recent_user_deletes source_ip_activity recent_metadata_updates \
             encryption_status_summary prefix_delete_volume
@@ -12,19 +13,28 @@ WORKSHOP := recent_deletes recent_user_deletes source_ip_activity recent_metadat
 
 install: $(STAMP)
 
+# The test install (moto, pyiceberg, Jupyter's kernel, matplotlib, ...) also satisfies the runtime one.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME)
 
-$(DEMO)/manifest.json: | $(STAMP)
+# `make demo` needs the runtime only: most of a first install's time went to test-only packages.
+$(RUNTIME): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(RUNTIME)
+
+$(DEMO)/manifest.json: | $(RUNTIME)
 	$(BIN)/s3meta fixtures generate --out $(DEMO) --rows 200000 --days 14
 
-demo: $(STAMP) $(DEMO)/manifest.json
+demo: $(RUNTIME) $(DEMO)/manifest.json
 	@for q in $(WORKSHOP); do \
 	  echo; echo "== $$q"; \
-	  $(BIN)/s3meta query $$q --data $(DEMO) --format table --max-rows 15 --stats || exit $$?; \
+	  $(BIN)/s3meta query $$q --data $(DEMO) --format table --max-rows 15 --stats --no-pager || exit $$?; \
 	done
+	@echo; $(BIN)/s3meta fixtures incidents $(DEMO)
+	@echo; echo "(s3meta is $(BIN)/s3meta: '. $(BIN)/activate' puts it on your PATH)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

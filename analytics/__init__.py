@@ -17,10 +17,10 @@ def run(name: str, *, data: _Any = None, engine: str = "duckdb", **params: _Any)
         return session.run(name, **params)
 
 
-def sql(text: str, *, data: _Any = None, engine: str = "duckdb") -> Result:
-    """Run one ad-hoc read-only statement in a throw-away session."""
+def sql(text: str, *, data: _Any = None, engine: str = "duckdb", **params: _Any) -> Result:
+    """Run one ad-hoc read-only statement in a throw-away session; `:name` placeholders bind `params`."""
     with connect(engine, data=data) as session:
-        return session.sql(text)
+        return session.sql(text, **params)
 
 
 def load_ipython_extension(ipython: _Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import catalog as _catalog
 from . import engines
@@ -13,6 +13,10 @@ from . import settings
 from .catalog import Catalog, Query
 from .engines.base import Engine, Rendered
 from .result import Result
+from .sqltext import placeholders as _placeholders
+
+if TYPE_CHECKING:
+    from .overview import Overview
 
 Clock = Callable[[], datetime]
 
@@ -64,15 +68,36 @@ class Session:
         query, bound = self.bind(name, values, **kwargs)
         return self._result(query.sql, bound, stream, query=query.name)
 
-    def sql(self, text: str, *, stream: bool = False) -> Result:
-        """Run one ad-hoc read-only statement; anything else is refused before it runs."""
+    def sql(self, text: str, values: dict[str, Any] | None = None, *, stream: bool = False, **kwargs: Any) -> Result:
+        """Run one ad-hoc read-only statement; anything else is refused before it runs.
+
+        `:name` placeholders are bound by the driver, never pasted into the text:
+        `sql("... WHERE bucket = :bucket AND record_timestamp >= :since", bucket="b", since="24h")`.
+        A name the catalog uses has the catalog's type (`since` is a timestamp); others are typed
+        by the Python value, or by a `NAME:TYPE` key in `values` (`{"n:integer": "5"}`). With
+        `stream=True`, as in run(); a placeholder named `stream` goes in `values`.
+        """
         statement = self.engine.check_read_only(text)
-        return self._result(statement, {}, stream)
+        names = _placeholders(statement)
+        # The catalog is read only for a statement with placeholders (a plain one needs none of it).
+        declared, given = _params.adhoc(names, {**(values or {}), **kwargs},
+                                        self.catalog.param_types() if names else {})
+        bound = _params.coerce(None, declared, given, now=self.clock())
+        return self._result(statement, bound, stream)
 
     def _result(self, sql: str, bound: dict[str, Any], stream: bool, query: str | None = None) -> Result:
         answer = self.engine.stream(sql, bound)
         self.history.append(answer.stats)  # the same dict: rows and time fill in as the answer is read
         return Result(answer if stream else answer.read_all(), sql, bound, answer.stats, query=query)
+
+    def info(self) -> "Overview":
+        """What the data holds: tables present, the journal's first and last record, rows per
+        bucket and table, journal records by type (`s3meta info`)."""
+        from .overview import collect
+
+        overview = collect(self.engine)
+        self.history.extend(overview.stats)
+        return overview
 
     def totals(self) -> dict[str, Any]:
         """Queries run in this session, with the bytes scanned and estimated cost (Athena) summed."""

@@ -168,7 +168,21 @@ class Catalog:
             raise CatalogError(f"unknown query {name!r}{hint}") from None
 
     def tagged(self, tag: str) -> list[Query]:
-        return [q for q in self if tag in q.tags]
+        """The queries with `tag`; CatalogError (with the closest tag) when no query has it."""
+        found = [q for q in self if tag in q.tags]
+        if not found:
+            close = difflib.get_close_matches(tag, self.tags(), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise CatalogError(f"no query is tagged {tag!r}; {hint}(tags: {', '.join(self.tags())})")
+        return found
+
+    def tags(self) -> list[str]:
+        return sorted({t for q in self for t in q.tags})
+
+    def param_types(self) -> dict[str, str]:
+        """Each parameter name the catalog declares, with its type (one type per name across the
+        catalog, so that `:since` in ad-hoc SQL is a timestamp as it is in every query)."""
+        return {p.name: p.type for q in self for p in q.params}
 
 
 def describe(query: Query) -> str:
@@ -184,6 +198,55 @@ def describe(query: Query) -> str:
         parts.append(f"Tags: {', '.join(query.tags)}")
     parts.append(query.sql)
     return "\n\n".join(parts)
+
+
+# The report's detectors read these: runnable, but shaped for a detector, not for a person.
+INTERNAL_TAG = "detector"
+# Groups of `s3meta list`: the first-day queries first, the report's internals last.
+_GROUP_ORDER = ("workshop", "analyst", "aws", "annotation", "inventory-report", "restore")
+
+
+def grouped(queries: list[Query]) -> dict[str, list[Query]]:
+    """Queries by their first tag, in the order a new user needs them; the report's internal
+    queries (tag `detector`) last, under their own heading."""
+    groups: dict[str, list[Query]] = {}
+    for q in queries:
+        tag = INTERNAL_TAG if INTERNAL_TAG in q.tags else (q.tags[0] if q.tags else "other")
+        groups.setdefault(tag, []).append(q)
+    def rank(tag: str) -> tuple[int, str]:
+        if tag == INTERNAL_TAG:
+            return (len(_GROUP_ORDER) + 1, tag)
+        return (_GROUP_ORDER.index(tag) if tag in _GROUP_ORDER else len(_GROUP_ORDER), tag)
+    return {tag: groups[tag] for tag in sorted(groups, key=rank)}
+
+
+def listing(queries: list[Query], width: int | None = None) -> str:
+    """The queries as `s3meta list` and `%s3meta list` print them: by group, a name and title a line;
+    with a `width` (a terminal's), titles are cut to fit it."""
+    names = max((len(q.name) for q in queries), default=0)
+
+    def fit(text: str) -> str:
+        return text if width is None or len(text) <= width else text[: max(width - 1, names + 4)] + "…"
+
+    parts = []
+    for tag, members in grouped(queries).items():
+        heading = f"{tag} (internal: what `s3meta report` runs)" if tag == INTERNAL_TAG else tag
+        parts.append(fit(heading + ":") + "\n" + "\n".join(fit(f"  {q.name.ljust(names)}  {q.title}")
+                                                           for q in members))
+    return "\n\n".join(parts)
+
+
+def parameter_help(query: Query) -> str:
+    """A query's parameters for `s3meta query NAME --help`: name, type and its form, default."""
+    if not query.params:
+        return f"{query.name} takes no parameters."
+    lines = [f"parameters of {query.name} (pass each as -p NAME=VALUE):"]
+    width = max(len(p.name) for p in query.params)
+    for p in query.params:
+        default = "required" if p.required else ("default: none (all)" if p.optional else f"default: {p.default}")
+        lines.append(f"  {p.name.ljust(width)}  {p.type}, {default}; {p.description}".rstrip("; "))
+        lines.append(f"  {' ' * width}  ({TYPES[p.type].form})")
+    return "\n".join(lines)
 
 
 def load(directory: str | Path | None = None) -> Catalog:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import io
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -32,7 +34,16 @@ MAX_SQL_BYTES = 1 << 20  # ad-hoc SQL; Athena takes at most 256 KB, and /dev/zer
 # --- argument types: one clear line for a bad value, ASCII digits only ---------------------------------
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors as one line (no usage block) and exit 2, like every other error."""
+    """argparse, with its errors as one line (no usage block) and exit 2, like every other error, and
+    "did you mean" for a mistyped command."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            close = difflib.get_close_matches(value, list(action.choices), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"commands: {', '.join(action.choices)}"
+            where = self.prog.removeprefix("s3meta").strip()  # `fixtures` for `s3meta fixtures generat`
+            raise argparse.ArgumentError(None, f"{where + ': ' if where else ''}unknown command {value!r}; {hint}")
+        super()._check_value(action, value)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"s3meta: error: {message} (see `{self.prog} --help`)\n")
@@ -109,6 +120,9 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-rows", type=_count(0, MAX_INT), metavar="N",
                        help=f"table format: show at most N rows (default {TABLE_ROWS}; 0 for all)")
     group.add_argument("--stats", action="store_true", help="print rows and timing on stderr")
+    group.add_argument("--no-pager", action="store_true",
+                       help="table format on a terminal: print instead of paging (default pager: $S3META_PAGER, "
+                            "$PAGER or less; S3META_PAGER= turns it off)")
 
 
 def _param_options(parser: argparse.ArgumentParser) -> None:
@@ -144,22 +158,25 @@ def _progress(state: str, elapsed: float, done: str | None) -> None:
         print(file=sys.stderr)
 
 
+def _terminal_width() -> int | None:
+    """The width output to stdout must fit: $COLUMNS, else the terminal's; None for a pipe or a file."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return shutil.get_terminal_size().columns
+    return None
+
+
 # --- commands -----------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
     shipped = _catalog.shipped()
-    queries = list(shipped) if args.tag is None else shipped.tagged(args.tag)
-    if not queries:
-        tags = sorted({tag for q in shipped for tag in q.tags})
-        raise BadInput(f"no query is tagged {args.tag!r} (tags: {', '.join(tags)})")
+    queries = list(shipped) if args.tag is None else shipped.tagged(args.tag)  # an unknown tag: exit 2
     if args.format == "json":
-        rows = [{"name": q.name, "title": q.title, "tags": list(q.tags),
-                 "params": [p.name for p in q.params]} for q in queries]
+        rows = [{"name": q.name, "title": q.title, "tags": list(q.tags), "group": group,
+                 "internal": group == _catalog.INTERNAL_TAG, "params": [p.name for p in q.params]}
+                for group, members in _catalog.grouped(queries).items() for q in members]
         print(json.dumps(rows, indent=2))
         return 0
-    width = max((len(q.name) for q in queries), default=0)
-    for q in queries:
-        print(f"{q.name.ljust(width)}  {q.title}")
+    print(_catalog.listing(queries, _terminal_width()))
     return 0
 
 
@@ -180,6 +197,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    if args.help:  # `s3meta query NAME --help`: the command's options, then that query's parameters
+        query = _catalog.shipped().get(args.name) if args.name else None
+        print(args.parser.format_help())
+        if query:
+            print(_catalog.parameter_help(query))
+        return 0
+    if not args.name:
+        raise BadInput("query: give a query NAME (`s3meta list` shows them; `s3meta query NAME --help` "
+                       "its parameters)")
     values = parse_assignments(args.param)
     with _session(args) as session:
         _emit(session.run(args.name, values, stream=True), args)
@@ -188,8 +214,20 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     text = _sql_text(args)
+    values = parse_assignments(args.param)
     with _session(args) as session:
-        _emit(session.sql(text, stream=True), args)
+        _emit(session.sql(text, values, stream=True), args)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _session(args) as session:
+        overview = session.info()
+        totals = session.totals()
+    print(json.dumps(overview.to_dict(), indent=2, ensure_ascii=False) if args.format == "json" else overview.text())
+    if any("cost_usd" in s for s in overview.stats):  # Athena bills each of these queries
+        print(f"s3meta: info ran {totals['queries']} queries; athena scanned "
+              f"{byte_size(totals['data_scanned_bytes'])}, estimated ${totals['cost_usd']:.6f}", file=sys.stderr)
     return 0
 
 
@@ -297,6 +335,13 @@ def _scenario_names() -> list[str]:
     return list(SCENARIOS)
 
 
+def cmd_fixtures_incidents(args: argparse.Namespace) -> int:
+    from . import demo
+
+    print(demo.guide(args.data))
+    return 0
+
+
 def cmd_ddl(args: argparse.Namespace) -> int:
     from . import inventory_report
 
@@ -345,11 +390,21 @@ def _emit(result, args: argparse.Namespace) -> None:
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "csv")
     if fmt in output.BINARY_FORMATS and not args.output and sys.stdout.isatty():
         raise BadInput(f"{fmt} output is binary: pass --output FILE or pipe it")
-    max_rows = None
+    max_rows = width = None
     if fmt == "table":
         max_rows = TABLE_ROWS if args.max_rows is None else (args.max_rows or None)
-    with _destination(args.output, binary=True) as out:
-        output.write(result.batches(), fmt, out, max_rows=max_rows)
+        width = None if args.output else _terminal_width()
+    # A table on a terminal goes through a pager, as the AWS CLI's output does; never when stdout is
+    # a pipe or a file (cron, `| grep`), and not with --no-pager or an empty $S3META_PAGER.
+    command = output.pager() if width and sys.stdout.isatty() and not args.no_pager else None
+    if command:
+        text = output.text_table(output.head(result.batches(), max_rows), width)
+        if not output.page(text, command):  # no such pager: print it
+            with _destination(None, binary=True) as out:
+                out.write(text.encode("utf-8"))
+    else:
+        with _destination(args.output, binary=True) as out:
+            output.write(result.batches(), fmt, out, max_rows=max_rows, width=width)
     stats = result.stats
     n = stats.get("rows", 0)
     rows = f"{n} row{'s' if n != 1 else ''}"
@@ -376,10 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", help="named profile of the config file (default: $S3META_PROFILE)")
     parser.add_argument("--config", metavar="FILE",
                         help="config file (default: $S3META_CONFIG or ~/.config/s3meta/config.toml)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Not required: `s3meta` alone prints this help.
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list the catalog's queries", description="List the catalog's queries.")
-    p.add_argument("--tag", help="only queries with this tag (e.g. workshop)")
+    p = sub.add_parser("list", help="list the catalog's queries by group",
+                       description="List the catalog's queries, grouped by their first tag; the report's "
+                                   "internal detect_* queries come last, apart.")
+    p.add_argument("--tag", help="only queries with this tag (e.g. workshop); a tag no query has exits 2")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(handler=cmd_list)
 
@@ -392,18 +450,33 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(p)
     p.set_defaults(handler=cmd_show)
 
-    p = sub.add_parser("query", help="run a catalog query", description="Run a catalog query.")
-    p.add_argument("name")
+    p = sub.add_parser("query", help="run a catalog query", add_help=False,
+                       description="Run a catalog query. `s3meta query NAME --help` also lists NAME's "
+                                   "parameters, with their types and defaults.")
+    p.add_argument("-h", "--help", action="store_true", help="show this help (and NAME's parameters) and exit")
+    p.add_argument("name", nargs="?", help="the query (`s3meta list` shows them)")
     _param_options(p)
     _engine_options(p)
     _output_options(p)
-    p.set_defaults(handler=cmd_query)
+    p.set_defaults(handler=cmd_query, parser=p)
+
+    p = sub.add_parser("info", help="what the data holds: tables, time range, buckets, records by type",
+                       description="Print the tables present, the journal's first and last record (UTC), "
+                                   "rows per bucket and table, and journal records by type, to pick a window. "
+                                   "On Athena this runs one query per table present, plus one to list them.")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    _engine_options(p)
+    p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("sql", help="run one ad-hoc read-only SQL statement",
                        description="Run one read-only statement (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, "
-                                   "SHOW, SUMMARIZE). Anything else is refused with exit 2.")
+                                   "SHOW, SUMMARIZE). Anything else is refused with exit 2. `:name` "
+                                   "placeholders are bound by the driver from -p name=VALUE, typed as the "
+                                   "catalog types that name (since, until: timestamps; bucket, ip, ...), "
+                                   "else as text; -p name:TYPE=VALUE names the type (e.g. n:integer=5).")
     p.add_argument("statement", nargs="?", help="the SQL ('-' or nothing: read stdin)")
     p.add_argument("-f", "--file", type=_nonempty, help="read the SQL from FILE")
+    _param_options(p)
     _engine_options(p)
     _output_options(p)
     p.set_defaults(handler=cmd_sql)
@@ -470,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scenario", action="append", default=[], metavar="NAME",
                    help="plant an attack or a benign twin (repeatable): " + ", ".join(_scenario_names()))
     g.set_defaults(handler=cmd_fixtures_generate)
+    g = fsub.add_parser("incidents", help="the planted incidents, their window, and the commands that show them",
+                        description="Print a generated data set's planted incidents (from DIR/manifest.json), the "
+                                    "window that holds them, and the s3meta report, restore-plan and notebook "
+                                    "commands that show them.")
+    g.add_argument("data", metavar="DIR")
+    g.set_defaults(handler=cmd_fixtures_incidents)
 
     p = sub.add_parser("ddl", help="print Athena DDL for other data sources",
                        description="Print Athena DDL, to run in the Athena console or with `aws athena`.")
@@ -494,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # `s3meta` alone: what it can do
+        parser.print_help()
+        return 0
     try:
         with _termination_unwinds():
             return args.handler(args)

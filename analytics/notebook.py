@@ -4,8 +4,13 @@
     %s3meta connect --data demo                 # or athena options; default: $S3META_* and the profile
     %s3meta query recent_deletes since=24h bucket=acme-prod-data -o deletes
     %s3meta recent_deletes since=24h            # `query` may be left out
+    %s3meta info                                # tables, time range, buckets, records by type
     %%s3meta -o top
-    SELECT requester, count(*) AS n FROM journal GROUP BY ALL ORDER BY n DESC
+    SELECT requester, count(*) AS n FROM journal WHERE bucket = :b GROUP BY ALL ORDER BY n DESC
+    %s3meta sql -o n SELECT count(*) FROM journal WHERE bucket = '{b}'   # options first; b bound
+
+In SQL (`%s3meta sql` and `%%s3meta` cells), `:name`, `{name}` and a whole `'{name}'` string take
+the notebook variable `name` as a value bound by the driver, never pasted into the SQL text.
 
 Every result is also stored in the variable `_s3meta`; `-o NAME` (or `--out NAME`) stores it under
 NAME too. The session opened by `connect` (or on first use, from the environment) is reused by
@@ -18,18 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import api, settings
 from .errors import BadInput, S3MetaError
 from .params import parse_assignments
+from .sqltext import placeholders, segments
 
 RESULT_VARIABLE = "_s3meta"
 _MAGICS: dict[int, "Magic"] = {}  # per IPython shell, so `%reload_ext` can close the old session
-_COMMANDS = ("connect", "query", "sql", "list", "show", "restore-plan", "close", "help")
+_COMMANDS = ("connect", "query", "sql", "info", "list", "show", "restore-plan", "close", "help")
 
 
 # --- helpers for notebooks ----------------------------------------------------------------------
@@ -66,6 +73,72 @@ def window(data: str | os.PathLike | None, span: str = "7d") -> dict[str, str]:
     return {"since": span, "until": data_end(data).isoformat()}
 
 
+# --- SQL with values from the namespace, bound ------------------------------------------------------
+
+_SQL_LINE = re.compile(r"^\s*sql(\s+|$)")
+_BRACED = re.compile(r"\{([A-Za-z_]\w*)\}")
+
+
+def bind_namespace(sql: str, namespace: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Ad-hoc SQL whose `{var}` and `:var` name notebook variables, as a statement with `:var`
+    placeholders and the values to bind: a value never enters the SQL text.
+
+    `{var}` in code and a string literal that is exactly `'{var}'` both become `:var` (so
+    `WHERE bucket = '{b}'` compares with b's value, quotes and all). A `{var}` inside a longer
+    string literal is refused: concatenate instead (`'logs/' || :var`).
+    """
+    def braced(match: re.Match[str]) -> str:
+        if match.group(1) not in namespace:
+            raise BadInput(f"sql: {{{match.group(1)}}} names no variable of the notebook")
+        return ":" + match.group(1)
+
+    out = []
+    for kind, text in segments(sql):
+        if kind == "code":
+            text = _BRACED.sub(braced, text)
+        elif kind == "string" and (whole := _BRACED.fullmatch(text[1:-1])) and whole.group(1) in namespace:
+            text = ":" + whole.group(1)
+        elif kind == "string" and any(m.group(1) in namespace for m in _BRACED.finditer(text)):
+            name = next(m.group(1) for m in _BRACED.finditer(text) if m.group(1) in namespace)
+            raise BadInput(f"sql: {{{name}}} inside the string {text[:40]}: values are bound, never pasted "
+                           f"into SQL; concatenate instead, e.g. 'logs/' || :{name}")
+        out.append(text)
+    statement = "".join(out)
+    missing = [n for n in dict.fromkeys(placeholders(statement)) if n not in namespace]
+    if missing:
+        raise BadInput(f"sql: :{missing[0]} names no variable of the notebook")
+    return statement, {n: namespace[n] for n in dict.fromkeys(placeholders(statement))}
+
+
+def _leading_options(text: str, parser: argparse.ArgumentParser) -> tuple[list[str], str]:
+    """The options that open `text` (`-o name --data DIR`), split as a shell would, and the rest
+    exactly as typed. Every option of the sql command takes one value."""
+    options: list[str] = []
+    rest = text
+    while True:
+        rest = rest.lstrip()
+        lexer = shlex.shlex(rest, posix=True)
+        lexer.whitespace_split = True
+        try:
+            token = lexer.get_token()
+        except ValueError as exc:
+            raise BadInput(f"cannot split the line: {exc}") from None
+        if not token or token.split("=", 1)[0] not in parser._option_string_actions:
+            return options, rest
+        options.append(token)
+        rest = rest[lexer.instream.tell():]
+        if "=" in token or token in ("-h", "--help"):
+            continue
+        rest = rest.lstrip()
+        lexer = shlex.shlex(rest, posix=True)
+        lexer.whitespace_split = True
+        value = lexer.get_token()
+        if value is None:
+            return options, ""  # argparse names the missing value
+        options.append(value)
+        rest = rest[lexer.instream.tell():]
+
+
 # --- the magic ------------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -100,13 +173,14 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("name")
         p.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
         _common(p)
-    elif command == "sql":
-        p.add_argument("statement", nargs="+")
+    elif command == "sql":  # the statement follows the options; Magic takes it verbatim
         _common(p)
     elif command == "restore-plan":
         p.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
                        help="since, until, requester, ip, bucket")
         p.add_argument("--output", metavar="PREFIX", help="also write PREFIX.json and PREFIX.sh")
+        _common(p)
+    elif command == "info":
         _common(p)
     elif command == "list":
         p.add_argument("--tag")
@@ -118,14 +192,24 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
 class Magic:
     """The state behind %s3meta: one session, reused; results stored into `namespace`."""
 
-    def __init__(self, namespace: dict[str, Any] | None = None):
+    def __init__(self, namespace: dict[str, Any] | None = None, expand: Callable[[str], str] | None = None):
         self.namespace = namespace if namespace is not None else {}
+        self.expand = expand or (lambda line: line)  # IPython's `{var}` expansion, for lines that are not SQL
         self.session: api.Session | None = None
         self._connection: dict[str, Any] | None = None
 
     # --- entry point -----------------------------------------------------------------------------
     def __call__(self, line: str, cell: str | None = None) -> Any:
-        """IPython calls this for `%s3meta line` (cell None) and `%%s3meta line` + cell."""
+        """IPython calls this for `%s3meta line` (cell None) and `%%s3meta line` + cell.
+
+        IPython leaves the line as typed (no `{var}` expansion): SQL is taken verbatim, its
+        `{var}` and `:name` bound from the namespace; other lines are expanded by `expand`.
+        """
+        statement = _SQL_LINE.match(line) if cell is None else None
+        if statement:  # `%s3meta sql [OPTIONS] STATEMENT`: the statement exactly as typed, quotes kept
+            options, text = _leading_options(line[statement.end():], _command_parser("sql"))
+            return self._sql(_command_parser("sql").parse_args(options), text)
+        line = self.expand(line)
         try:
             tokens = shlex.split(line)
         except ValueError as exc:
@@ -160,14 +244,18 @@ class Magic:
         session = self._ensure(args)
         return self._store(session.run(args.name, parse_assignments(args.assignments)), args.out)
 
-    def _sql(self, args: argparse.Namespace) -> Any:
+    def _sql(self, args: argparse.Namespace, text: str) -> Any:
+        if not text.strip():
+            raise BadInput("sql: no statement given")
+        statement, values = bind_namespace(text, self.namespace)
         session = self._ensure(args)
-        return self._store(session.sql(" ".join(args.statement)), args.out)
+        return self._store(session.sql(statement, values), args.out)
 
     def _cell(self, tokens: list[str], cell: str) -> Any:
-        args = _cell_parser().parse_intermixed_args(tokens)
-        session = self._ensure(args)
-        return self._store(session.sql(cell), args.out)
+        return self._sql(_cell_parser().parse_intermixed_args(tokens), cell)
+
+    def _info(self, args: argparse.Namespace) -> Any:
+        return self._store(self._ensure(args).info(), args.out)  # shown by its repr, a text
 
     def _restore_plan(self, args: argparse.Namespace) -> Any:
         from . import restore
@@ -186,8 +274,7 @@ class Magic:
     def _list(self, args: argparse.Namespace) -> None:
         from . import catalog
         queries = catalog.shipped().tagged(args.tag) if args.tag else list(catalog.shipped())
-        width = max((len(q.name) for q in queries), default=0)
-        print("\n".join(f"{q.name.ljust(width)}  {q.title}" for q in queries))
+        print(catalog.listing(queries))
 
     def _show(self, args: argparse.Namespace) -> None:
         from . import catalog
@@ -242,7 +329,11 @@ def load_ipython_extension(ipython: Any) -> None:
     from IPython.core.error import UsageError
 
     unload_ipython_extension(ipython)  # `%reload_ext analytics`: close the previous session
-    magic = _MAGICS[id(ipython)] = Magic(ipython.user_ns)
+    def expand(_s3meta_line_: str, _s3meta_expand_: Any = ipython.var_expand) -> str:
+        # var_expand also reads the calling frame's locals: these two names are all it finds here.
+        return _s3meta_expand_(_s3meta_line_)
+
+    magic = _MAGICS[id(ipython)] = Magic(ipython.user_ns, expand)
 
     def s3meta(line: str, cell: str | None = None) -> Any:
         try:
@@ -254,6 +345,9 @@ def load_ipython_extension(ipython: Any) -> None:
             return None
 
     s3meta.__doc__ = __doc__
+    # IPython would paste `{var}` values into the line before we see it: into SQL, that is pasting
+    # values (and `'{b}'` loses its meaning). Magic expands lines that are not SQL itself.
+    s3meta._ipython_magic_no_var_expand = True  # type: ignore[attr-defined]
     ipython.register_magic_function(s3meta, "line_cell", "s3meta")
 
 

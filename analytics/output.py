@@ -12,9 +12,12 @@ import collections
 import html
 import json
 import os
+import shutil
+import subprocess
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
@@ -30,10 +33,11 @@ WORKERS = min(2, os.cpu_count() or 1)  # pyarrow.compute releases the GIL: conve
 _MARKDOWN_ESCAPES = [("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|")]  # as html.escape(quote=False)
 
 
-def write(answer: Any, fmt: str, out: IO[bytes], max_rows: int | None = None) -> None:
-    """Write `answer` to the binary stream `out`. `max_rows` applies to the table format only."""
+def write(answer: Any, fmt: str, out: IO[bytes], max_rows: int | None = None, width: int | None = None) -> None:
+    """Write `answer` to the binary stream `out`. `max_rows` and `width` (the terminal's) apply to the
+    table format only."""
     if fmt == "table":
-        out.write(text_table(head(answer, max_rows)).encode("utf-8"))
+        out.write(text_table(head(answer, max_rows), width).encode("utf-8"))
         return
     schema, batches = _source(answer)
     if fmt == "csv":
@@ -85,29 +89,135 @@ def head(answer: Any, max_rows: int | None) -> Head:
     return Head(shown if max_rows is None else shown.slice(0, max_rows), rows, rows)
 
 
-def text_table(first: Head, width: int = 48) -> str:
-    """An aligned text table for a terminal, with the row count (or a lower bound) and any truncation stated."""
+# Columns that say which object a row is about: kept when a narrow terminal drops others, and cut in
+# the middle (a key's prefix and its file name both matter) rather than at the end.
+# Each with the width it keeps before other columns are left out (a timestamp to the second, plus "…").
+KEY_COLUMNS = {"bucket": 16, "key": 30, "object_key": 30, "version_id": 12, "record_timestamp": 20,
+               "record_type": 12}
+_MIDDLE_CUT = frozenset({"key", "object_key"})
+CELL_WIDTH = 48  # the widest a cell is shown when no terminal width limits the table
+_COMFORT = 10  # other columns are left out before any is narrower than this
+_NARROWEST = 6  # and when the key columns alone overflow, none is squeezed below this
+MORE_ROWS = "--max-rows 0 or another --format shows all"
+_UNCUT = 10_000  # display_texts' cut when the table's layout cuts instead
+
+
+def text_table(first: Head, width: int | None = None, more: str = MORE_ROWS) -> str:
+    """An aligned text table for a terminal, with the row count (or a lower bound) and any truncation stated.
+
+    Numbers are right-aligned. With a `width` (the terminal's), columns share it: the widest give
+    way first, long cells end in '…', and when even the narrowest layout does not fit, columns on
+    the right are left out (never the key columns) and named below the table. `more` says how to
+    see the rows left out.
+    """
     shown, total = first.table, first.total
     names = shown.column_names
-    columns = [display_texts(column.combine_chunks(), width).to_pylist() if shown.num_rows else []
+    # Escaped as every display is (controls, bidi), uncut: the layout decides where to cut.
+    columns = [display_texts(column.combine_chunks(), _UNCUT).to_pylist() if shown.num_rows else []
                for column in shown.columns]
     cells = list(zip(*columns, strict=True)) if columns else []
-    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
-    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+\n"
+    natural = [min(max([_width(n)] + [_width(r[i]) for r in cells]), width or CELL_WIDTH)
+               for i, n in enumerate(names)]
+    keep = list(range(len(names)))
+    widths = list(natural)
+    if width is not None and names:
+        keep, widths = _layout(names, natural, width)
+    numeric = [_is_number(shown.schema.field(i).type) for i in range(len(names))]
 
     def fmt(values) -> str:
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |\n"
+        out = []
+        for i, w in zip(keep, widths, strict=True):
+            text = _fit(values[i], w, middle=names[i] in _MIDDLE_CUT)
+            pad = " " * (w - _width(text))
+            out.append(pad + text if numeric[i] else text + pad)
+        return "| " + " | ".join(out) + " |\n"
+
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+\n"
     parts = [line, fmt(names), line, *(fmt(r) for r in cells), line] if names else []
     n = shown.num_rows
     if total is None:
-        footer = (f"at least {first.read} rows (showing the first {n}; the rest was not read: --max-rows 0 "
-                  "or another --format shows all)")
+        footer = f"at least {first.read} rows (showing the first {n}; the rest was not read: {more})"
     else:
         footer = f"{total} row{'s' if total != 1 else ''}"
         if total > n:
-            footer += f" (showing the first {n}; --max-rows 0 or another --format shows all)"
+            footer += f" (showing the first {n}; {more})"
     parts.append(footer + "\n")
+    left_out = [names[i] for i in range(len(names)) if i not in keep]
+    if left_out:
+        parts.append(f"{len(left_out)} column{'s' if len(left_out) != 1 else ''} left out to fit the terminal: "
+                     f"{', '.join(left_out)} (a wider terminal or another format shows them)\n")
     return "".join(parts)
+
+
+def _layout(names: list[str], natural: list[int], width: int) -> tuple[list[int], list[int]]:
+    """Which columns to show and how wide, so that a line of the table is at most `width` cells."""
+    keep = list(range(len(names)))
+    comfort = [min(w, KEY_COLUMNS.get(n, _COMFORT)) for n, w in zip(names, natural, strict=True)]
+    floors = [min(w, _NARROWEST) for w in natural]
+
+    def room(columns: list[int]) -> int:
+        return width - (3 * len(columns) + 1)  # "| " + " | " between + " |"
+
+    # Leave out columns from the right, never a key column or the first, until each can keep a
+    # readable width; then the widest give way.
+    while sum(comfort[i] for i in keep) > room(keep):
+        droppable = [i for i in keep[1:] if names[i] not in KEY_COLUMNS]  # the first column stays
+        if not droppable:
+            break
+        keep.remove(droppable[-1])
+    available = max(room(keep), 0)
+    want = [natural[i] for i in keep]
+    if sum(want) <= available:
+        return keep, want
+    # The widest columns give way first: the largest cap under which everything fits (over the
+    # comfortable widths if they fit, else over the narrowest).
+    floor = comfort if sum(comfort[i] for i in keep) <= available else floors
+    low, high = 0, max(want)
+    while low < high:
+        cap = (low + high + 1) // 2
+        if sum(min(natural[i], max(floor[i], cap)) for i in keep) <= available:
+            low = cap
+        else:
+            high = cap - 1
+    return keep, [min(natural[i], max(floor[i], low)) for i in keep]
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+
+
+def _char_width(c: str) -> int:
+    if unicodedata.combining(c) or c in "\u200b\u200c\u200d\ufe0e\ufe0f":
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in "WF" else 1
+
+
+def _width(text: str) -> int:
+    """Terminal cells `text` takes: wide (CJK, emoji) characters take two, combining marks none."""
+    return text.isascii() and len(text) or sum(_char_width(c) for c in text)
+
+
+def _fit(text: str, width: int, middle: bool = False) -> str:
+    """`text` cut to `width` cells with '…' (in the middle for keys), unchanged if it fits."""
+    if _width(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    if middle:
+        head = _take(text, (width - 1) // 2)
+        tail = _take(text[::-1], width - 1 - _width(head))[::-1]
+        return head + "…" + tail
+    return _take(text, width - 1) + "…"
+
+
+def _take(text: str, width: int) -> str:
+    """The longest start of `text` that fits in `width` cells."""
+    used = 0
+    for i, c in enumerate(text):
+        used += _char_width(c)
+        if used > width:
+            return text[:i]
+    return text
 
 
 # --- text formats, batch by batch ------------------------------------------------------------------
@@ -258,3 +368,39 @@ def _write_parquet(schema: pa.Schema, batches: Iterator[pa.RecordBatch], out: IO
                 group, rows = table.slice(ROW_GROUP_ROWS).to_batches(), rows - ROW_GROUP_ROWS
         if rows:
             writer.write_table(pa.Table.from_batches(group, schema), row_group_size=ROW_GROUP_ROWS)
+
+
+# --- paging, as the AWS CLI does on a terminal ---------------------------------------------------------
+
+def pager(env: Mapping[str, str] = os.environ) -> str | None:
+    """The pager command: $S3META_PAGER, else $PAGER, else `less` when installed; None when the chosen
+    one is empty (`S3META_PAGER=` turns paging off, as `AWS_PAGER=` does for the AWS CLI)."""
+    for name in ("S3META_PAGER", "PAGER"):
+        if name in env:
+            return env[name].strip() or None
+    return "less" if shutil.which("less") else None
+
+
+def page(text: str, command: str) -> bool:
+    """Show `text` through the pager `command` (a shell command line, as git and the AWS CLI run it);
+    False when the pager cannot be started, so that the caller prints the text itself."""
+    # less: quit at once when the text fits one screen (-F), keep it on screen afterwards (-X), and
+    # show the escapes we never write anyway raw (-R); the user's own $LESS wins.
+    env = {**os.environ, "LESS": os.environ.get("LESS", "FRX")}
+    try:
+        proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
+    except OSError:
+        return False
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(text.encode("utf-8"))
+        proc.stdin.close()
+    except BrokenPipeError:  # the user quit the pager before reading it all
+        pass
+    while True:
+        try:
+            proc.wait()
+            break
+        except KeyboardInterrupt:  # Ctrl-C belongs to the pager (less stays open and handles it)
+            continue
+    return proc.returncode != 127  # the shell's "command not found": print instead

@@ -175,7 +175,7 @@ class Param:
         return self.default is not None and self.default.lower() == "null"
 
 
-def coerce(query: str, declared: list[Param], values: Mapping[str, Any],
+def coerce(query: str | None, declared: list[Param], values: Mapping[str, Any],
            now: datetime | None = None) -> dict[str, Any]:
     """Validate `values` against `declared`, fill defaults, and return Python values ready to bind.
 
@@ -186,6 +186,8 @@ def coerce(query: str, declared: list[Param], values: Mapping[str, Any],
     unknown = sorted(set(values) - set(by_name))
     if unknown:
         known = ", ".join(by_name) or "none"
+        if query is None:  # ad-hoc SQL: its parameters are its placeholders
+            raise ParamError(None, unknown[0], f"the statement has no :{unknown[0]} placeholder (it has: {known})")
         raise ParamError(query, unknown[0], f"this query has no such parameter (it takes: {known})")
     now = utc_naive(now) if now is not None else utcnow()
 
@@ -230,14 +232,14 @@ def coerce(query: str, declared: list[Param], values: Mapping[str, Any],
     return {p.name: out[p.name] for p in declared}
 
 
-def _as_text(query: str, p: Param, value: Any) -> str:
+def _as_text(query: str | None, p: Param, value: Any) -> str:
     try:
         return _as_string(value)
     except ValueError as exc:
         raise ParamError(query, p.name, str(exc)) from None
 
 
-def _resolve_timestamp(query: str, p: Param, text: str, reference: datetime) -> datetime:
+def _resolve_timestamp(query: str | None, p: Param, text: str, reference: datetime) -> datetime:
     try:
         return parse_timestamp(text, reference)
     except ValueError as exc:
@@ -248,6 +250,41 @@ def _shown(value: Any) -> str:
     """The offending value for an error message: one line, bounded, control characters escaped."""
     text = repr(str(value)) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def adhoc(names: list[str], given: Mapping[str, Any], known: Mapping[str, str]) -> tuple[list[Param], dict[str, Any]]:
+    """Declarations for the `:name` placeholders of ad-hoc SQL, and the values keyed by bare name.
+
+    A name is typed, in order, by a `NAME:TYPE` key (`-p n:integer=5`), by the type the catalog
+    gives that name (`known`: `:since` is a timestamp everywhere, so `since=24h` works), or by the
+    Python value (datetime: timestamp, int: integer, str: string). Every placeholder is required:
+    a forgotten value must not bind NULL and silently match nothing.
+    """
+    values: dict[str, Any] = {}
+    explicit: dict[str, str] = {}
+    for key, value in given.items():
+        name, sep, type_ = key.partition(":")
+        if sep:
+            if type_ not in TYPES:
+                raise ParamError(None, name, f"unknown type {type_!r} (known: {', '.join(TYPES)})")
+            explicit[name] = type_
+        values[name] = value
+    declared = []
+    for name in dict.fromkeys(names):
+        type_ = explicit.get(name) or known.get(name) or _type_of(name, values.get(name))
+        declared.append(Param(name, type_, None))
+    return declared, values
+
+
+def _type_of(name: str, value: Any) -> str:
+    if value is None or isinstance(value, str):
+        return "string"
+    if isinstance(value, datetime):
+        return "timestamp"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "integer"
+    raise ParamError(None, name, f"cannot bind a {type(value).__name__}: give a str, int or datetime, "
+                                 f"or name a type ({name}:TYPE; types: {', '.join(TYPES)})")
 
 
 def parse_count(text: str, low: int, high: int) -> int:

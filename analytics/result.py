@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # pandas is imported only when a DataFrame is asked for
     from .engines.base import Stream
 
 HTML_ROWS = 20
+REPR_ROWS = 20
 
 
 class Result:
@@ -76,8 +77,15 @@ class Result:
         return self.table.num_rows
 
     def __repr__(self) -> str:
+        """A text table fitted to the terminal, as IPython's terminal and the REPL show a result."""
+        import shutil
+
+        from .output import head, text_table
+
         label = self.query or "sql"
-        return f"<Result {label}: {self.table.num_rows} rows x {self.table.num_columns} columns>"
+        width = shutil.get_terminal_size((100, 24)).columns
+        table = text_table(head(self.table, REPR_ROWS), width, more=".df() or .arrow() for all")
+        return f"{label}: {self.table.num_rows} rows x {self.table.num_columns} columns\n{table}".rstrip("\n")
 
     def _repr_html_(self) -> str:
         shown = self.table.slice(0, HTML_ROWS)

@@ -79,15 +79,15 @@ print(f"{session!r}; window {start} to {end} UTC")"""),
 ## Activity over time, by record type
 
 Not a catalog query: one ad-hoc read-only statement (`session.sql`, or a `%%s3meta` cell). Creates,
-metadata updates and deletes per hour; a burst stands out at once."""),
+metadata updates and deletes per hour; a burst stands out at once. `:since` and `:until` are bound
+by the driver (never pasted into the SQL), and typed as in the catalog: timestamps."""),
     ("code", """\
-activity = session.sql(f\"\"\"
+activity = session.sql(\"\"\"
     SELECT date_trunc('hour', record_timestamp) AS hour, record_type, count(*) AS records
     FROM journal
-    WHERE record_timestamp >= TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'
-      AND record_timestamp < TIMESTAMP '{end:%Y-%m-%d %H:%M:%S}'
+    WHERE record_timestamp >= :since AND record_timestamp < :until
     GROUP BY ALL ORDER BY hour
-\"\"\")
+\"\"\", since=start, until=end)
 by_hour = activity.df().pivot(index="hour", columns="record_type", values="records").fillna(0)
 fig, ax = plt.subplots(figsize=(10, 3.5))
 for record_type in by_hour.columns:

@@ -7,7 +7,9 @@ import pytest
 pytest.importorskip("IPython")
 
 from analytics import notebook  # noqa: E402
-from conftest import NOW, WINDOW  # noqa: E402
+from conftest import HAND_JOURNAL, NOW, WINDOW  # noqa: E402
+
+PLAIN = sum(r["bucket"] == "plain-bucket" for r in HAND_JOURNAL)
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +127,62 @@ def test_list_show_and_help_print(connected, capsys):
     assert run(connected, "%s3meta").success
     out = capsys.readouterr().out
     assert "recent_user_deletes" in out and "Parameters:" in out and "%load_ext analytics" in out
+
+
+# --- ad-hoc SQL with values from the notebook, bound by the driver ---------------------------------------
+
+def test_line_sql_keeps_its_quotes(connected):
+    r = run(connected, "%s3meta sql SELECT count(*) AS n FROM journal WHERE bucket = 'plain-bucket'")
+    assert r.success, r.error_in_exec
+    assert r.result.rows() == [{"n": PLAIN}]
+    r = run(connected, "%s3meta sql -o pairs --data {} SELECT 'a b' AS \"two  words\"".format(
+        notebook._MAGICS[id(connected)]._connection["data"]))
+    assert r.success, r.error_in_exec
+    assert connected.user_ns["pairs"].rows() == [{"two  words": "a b"}]
+
+
+@pytest.mark.parametrize("source", [
+    "%%s3meta -o found\nSELECT key FROM journal WHERE bucket = '{b}' ORDER BY key",
+    "%%s3meta -o found\nSELECT key FROM journal WHERE bucket = {b} ORDER BY key",
+    "%%s3meta -o found\nSELECT key FROM journal WHERE bucket = :b ORDER BY key",
+    "%s3meta sql -o found SELECT key FROM journal WHERE bucket = '{b}' ORDER BY key",
+    "%s3meta sql -o found SELECT key FROM journal WHERE bucket = :b ORDER BY key",
+])
+def test_notebook_variables_are_bound_not_pasted(connected, source):
+    connected.user_ns["b"] = "plain-bucket"
+    r = run(connected, source)
+    assert r.success, r.error_in_exec
+    found = connected.user_ns["found"]
+    assert len(found) == PLAIN and found.params == {"b": "plain-bucket"}
+    assert "plain-bucket" not in found.sql and ":b" in found.sql
+    # A value that would change the statement if it were pasted matches nothing.
+    connected.user_ns["b"] = "x' OR '1'='1"
+    r = run(connected, source)
+    assert r.success, r.error_in_exec
+    assert len(connected.user_ns["found"]) == 0
+
+
+def test_braces_in_strings_stay_text_unless_they_name_a_variable(connected):
+    connected.user_ns["b"] = "plain-bucket"
+    r = run(connected, "%%s3meta\nSELECT '{nothing_here}' AS a, 'x{2}' AS c")
+    assert r.success, r.error_in_exec
+    assert r.result.rows() == [{"a": "{nothing_here}", "c": "x{2}"}]
+    r = run(connected, "%%s3meta\nSELECT key FROM journal WHERE key LIKE '{b}/%'")
+    assert not r.success and "concatenate" in str(r.error_in_exec) and "\n" not in str(r.error_in_exec)
+
+
+@pytest.mark.parametrize("source, words", [
+    ("%%s3meta\nSELECT :nowhere_defined", ":nowhere_defined names no variable"),
+    ("%%s3meta\nSELECT {nowhere_defined}", "{nowhere_defined} names no variable"),
+    ("%s3meta sql", "no statement given"),
+])
+def test_unbound_names_are_one_line_errors(connected, source, words):
+    r = run(connected, source)
+    assert not r.success and words in str(r.error_in_exec), r.error_in_exec
+
+
+def test_info_magic(connected):
+    r = run(connected, "%s3meta info -o info")
+    assert r.success, r.error_in_exec
+    assert connected.user_ns["info"].tables == ("journal", "inventory", "annotation")
+    assert "rows by bucket:" in repr(r.result)

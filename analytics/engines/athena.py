@@ -162,6 +162,17 @@ class AthenaEngine(Engine):
             raise SQLRefused(f"invalid SQL for Athena: {str(exc).splitlines()[0]}") from exc
         return tree.transform(rewrite).sql("athena")
 
+    def tables_present(self, stats: list[dict[str, Any]] | None = None) -> tuple[str, ...]:
+        """The S3 Metadata tables found in every bucket's namespace (a union needs them all), as
+        the catalog's information_schema lists them; the namespaces travel as bound values."""
+        names = {f"namespace{i}": ns for i, ns in enumerate(self.namespaces)}
+        listing = self.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN ("
+                               + ", ".join(":" + n for n in names) + ")", names)
+        if stats is not None:
+            stats.append(listing.stats)  # a billed query too
+        pairs = {(row["table_schema"], row["table_name"]) for row in listing.table.to_pylist()}
+        return tuple(t for t in TABLES if all((ns, t) in pairs for ns in self.namespaces))
+
     # --- read-only check ---------------------------------------------------------------------------
     def _statements(self, sql: str) -> list[tuple[str, str]]:
         import sqlglot

@@ -117,6 +117,11 @@ class Engine:
         """
         raise NotImplementedError
 
+    def tables_present(self, stats: list[dict[str, Any]] | None = None) -> tuple[str, ...]:
+        """The tables this engine can read now (journal, inventory, annotation, ...), for `s3meta info`;
+        the statistics of any statement it ran to find out are appended to `stats` (for the cost)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release the engine's connection."""
 
@@ -124,12 +129,16 @@ class Engine:
     def render(self, sql: str, values: dict[str, Any] | None = None) -> Rendered:
         """The statement with placeholders in this engine's style, and the values to bind."""
         values = values or {}
-        if not placeholders(sql):
+        order = placeholders(sql)
+        if not order:
             return Rendered(sql, None)
         if self.paramstyle == "named":
-            return Rendered(substitute(sql, lambda name: "$" + name), dict(values))
-        order = placeholders(sql)
-        return Rendered(substitute(sql, lambda name: "?"), [self.bind_value(values[n]) for n in order])
+            return Rendered(self._marked(sql), {name: values[name] for name in order})
+        return Rendered(self._marked(sql), [self.bind_value(values[n]) for n in order])
+
+    def _marked(self, sql: str) -> str:
+        """`:name` placeholders in the driver's style: `$name` (named) or `?` (qmark)."""
+        return substitute(sql, (lambda name: "$" + name) if self.paramstyle == "named" else (lambda name: "?"))
 
     def bind_value(self, value: Any) -> Any:
         """How one Python value is handed to the driver (positional engines override this)."""
@@ -166,7 +175,8 @@ class Engine:
         if first in ACTS_WHILE_PARSED:
             raise SQLRefused(f"refused: {first} is not a read-only query; ad-hoc SQL may only be "
                              "SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW or SUMMARIZE")
-        statements = self._statements(sql)  # a typo ends here, as a syntax error
+        # Parsed with placeholders as the driver will see them: `:since` is no syntax of either engine.
+        statements = self._statements(self._marked(sql))  # a typo ends here, as a syntax error
         if first not in READ_ONLY_KEYWORDS:
             raise SQLRefused(f"refused: {first or 'this'} is not a read-only query; ad-hoc SQL may only be "
                              "SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW or SUMMARIZE")

@@ -397,6 +397,9 @@ class DuckDBEngine(Engine):
             return QueryError(f"the query failed as it ran: {message}")
         return EngineError(f"DuckDB failed: {message}")
 
+    def tables_present(self, stats: list[dict[str, Any]] | None = None) -> tuple[str, ...]:
+        return tuple(self.tables)  # filled as each source was attached: no statement runs
+
     def close(self) -> None:
         self.con.close()
         self._remove_temp()
