@@ -35,7 +35,7 @@ def external() -> Path | None:
     """The real files: $S3META_TEST_EXTERNAL, else a shared/external folder above the checkout."""
     if os.environ.get("S3META_TEST_EXTERNAL"):
         base = Path(os.environ["S3META_TEST_EXTERNAL"]).expanduser()
-    else:  # /work/main and /work/wt/<name> both have /work/shared/external above them
+    else:  # a checkout, or a worktree nested deeper beside it, has the shared folder above it
         base = next((p / "shared" / "external" for p in ROOT.parents if (p / "shared" / "external").is_dir()),
                     ROOT.parent / "shared" / "external")
     folder = base / "orcabus-filemanager-inventory"
