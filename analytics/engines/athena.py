@@ -391,11 +391,6 @@ def _records_end(data: bytes) -> int:
     return 0
 
 
-def from_csv(data: bytes, columns: list[dict]) -> pa.Table:
-    """A whole result CSV as Arrow (see csv_batches)."""
-    return pa.Table.from_batches(list(csv_batches(pa.BufferReader(data), columns)), schema_of(columns))
-
-
 _INTEGER = {"bigint", "integer", "int", "smallint", "tinyint"}
 _FLOAT = {"double", "float", "real"}
 _TYPES = {"boolean": pa.bool_(), "timestamp": pa.timestamp("us"), "date": pa.date32()}
@@ -458,4 +453,4 @@ def _maps(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return pa.MapArray.from_arrays(offsets, keys, values, type=STRING_MAP, mask=pc.is_null(texts))
 
 
-__all__ = ["AthenaEngine", "csv_batches", "estimated_cost", "literal", "namespace_for", "from_csv", "schema_of"]
+__all__ = ["AthenaEngine", "csv_batches", "estimated_cost", "literal", "namespace_for", "schema_of"]
