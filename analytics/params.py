@@ -40,6 +40,17 @@ def parse_duration(text: str) -> timedelta | None:
     return timedelta(seconds=seconds)
 
 
+def parse_span(text: Any) -> timedelta:
+    """A length such as the report's baseline: a timedelta as it is, or a duration's text. A
+    ValueError when it is neither, that the CLI (naming its flag) and the API both report."""
+    if isinstance(text, timedelta):
+        return text
+    span = parse_duration(str(text))
+    if span is None:
+        raise ValueError(f"expected a duration such as 7d or 14d (got {str(text)[:60]!r})")
+    return span
+
+
 def utc_naive(value: datetime) -> datetime:
     """A datetime as naive UTC, the convention of the S3 Metadata tables (Iceberg timestamp, no zone)."""
     if value.tzinfo is not None:

@@ -23,7 +23,7 @@ from .. import detectors as _detectors
 from ..catalog import Query
 from ..detectors import DETECTORS, SEVERITIES, Finding, Inputs, severity_rank
 from ..errors import BadInput
-from ..params import parse_duration, parse_timestamp, utc_naive
+from ..params import parse_span, parse_timestamp, utc_naive
 from ..values import jsonable
 from .config import Config, load_config
 from .incidents import Incident, group
@@ -214,11 +214,10 @@ def run(session, since: Any = None, until: Any = None, baseline: Any = None,
 def _run(session, since: Any, until: Any, baseline: Any, config: Config, state: State | None) -> Report:
     now = session.clock()
     start, end, skipped = resolve_window(now, since, until, state, config)
-    span = config.baseline
-    if baseline is not None:
-        span = baseline if isinstance(baseline, timedelta) else parse_duration(str(baseline))
-        if span is None:
-            raise BadInput(f"baseline: expected a duration such as 7d or 14d (got {str(baseline)[:60]!r})")
+    try:
+        span = config.baseline if baseline is None else parse_span(baseline)
+    except ValueError as exc:
+        raise BadInput(f"baseline: {exc}") from None
     window = {"baseline_since": start - span, "since": start, "until": end}
     results: list[Any] = []
 
