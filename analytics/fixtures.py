@@ -52,9 +52,10 @@ DAY = 24 * HOUR
 PART_ROWS = 1_000_000
 ROW_GROUP = 128 * 1024
 # Larger data sets are simulated as independent shards of at most this many journal rows, two at a time,
-# so memory stays bounded (a shard's simulation holds some 0.5 GB per million rows), then merged in time
-# order. Up to this size the output is a single world's, byte for byte what it was before shards.
-SHARD_ROWS = 1_000_000
+# so memory stays bounded, then merged in time order. A process simulating one world peaks at about
+# 0.7 GiB for 500k rows and 1.1 GiB for a million: two million-row shards at once came to the 2 GiB
+# bound. Up to this size the output is a single world's, byte for byte what it was before shards.
+SHARD_ROWS = 500_000
 _SHARD_KEYS = 10_000_000  # object numbers of shard i start at i * _SHARD_KEYS + 1: never two alike
 _MERGE_BATCH = 8192  # rows read at a time from each shard's run while merging
 _MIB = 1 << 20
@@ -317,7 +318,10 @@ def _merge_runs(runs: list[Path], folder: Path, target: pa.Schema, keys: tuple[s
     """
     class Run:
         def __init__(self, path: Path):
-            self.batches = pq.ParquetFile(path).iter_batches(batch_size=_MERGE_BATCH)
+            # Not pre-buffered, and read 1 MiB at a time: pyarrow's default reader holds ~38 MiB a
+            # run, which fifty runs (50M rows) made 1.9 GiB; this way it holds ~7 MiB.
+            self.batches = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20).iter_batches(
+                batch_size=_MERGE_BATCH)
             self.rows = target.empty_table()
 
         def fill(self) -> bool:
