@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -128,7 +129,7 @@ class DuckDBEngine(Engine):
         if self.buckets:
             # Views take no prepared parameter: the names travel as a variable's bound value, which
             # the views read (IN_BUCKETS), as Athena reads only the given buckets' tables.
-            self.con.execute("SET VARIABLE s3meta_buckets = $buckets", {"buckets": self.buckets})
+            _execute(self.con, "SET VARIABLE s3meta_buckets = $buckets", {"buckets": self.buckets})
         if self.data is not None:
             self._attach(self.data, required=not (self.report_locations or self.iceberg))
         if self.report_locations:
@@ -196,7 +197,7 @@ class DuckDBEngine(Engine):
             # iceberg_scan takes no prepared parameter inside a view, so the location travels as a
             # variable's value: it is never pasted into SQL text.
             variable = f"s3meta_iceberg_{table}"
-            self.con.execute(f"SET VARIABLE {variable} = $location", {"location": location})
+            _execute(self.con, f"SET VARIABLE {variable} = $location", {"location": location})
             try:
                 self.con.execute(f"CREATE OR REPLACE VIEW {table} AS "
                                  f"SELECT * FROM iceberg_scan(getvariable('{variable}'))")
@@ -279,9 +280,9 @@ class DuckDBEngine(Engine):
         if allowed:
             # Iceberg tables add their own folder or s3:// prefix, and nothing else. DuckDB adds its
             # temp folder itself: the session's private one, set at connect.
-            self.con.execute(f"SET allowed_directories = [{', '.join(map(_text, allowed))}]")
+            _execute(self.con, "SET allowed_directories = $paths", {"paths": allowed})
         if self.allowed_files:
-            self.con.execute(f"SET allowed_paths = [{', '.join(map(_text, self.allowed_files))}]")
+            _execute(self.con, "SET allowed_paths = $paths", {"paths": self.allowed_files})
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 
@@ -291,7 +292,7 @@ class DuckDBEngine(Engine):
         if self.reports is not None:  # a field no report has: one line, before DuckDB answers "unknown"
             self.reports.check(rendered.sql)
         watch = _Watch()
-        reader = self._run(lambda: self.con.execute(rendered.sql, rendered.parameters).to_arrow_reader(BATCH_ROWS),
+        reader = self._run(lambda: _execute(self.con, rendered.sql, rendered.parameters).to_arrow_reader(BATCH_ROWS),
                            watch)
         return Stream(reader.schema, self._batches(reader, watch), on_close=reader.close)
 
@@ -481,10 +482,29 @@ def _mixed_layouts(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
     """
     if len(files) < 2 or footers.same_schema(files):
         return False
-    count = con.execute("SELECT count(DISTINCT names) FROM (SELECT list(name || ':' || coalesce(num_children, 0) "
-                        "ORDER BY name) AS names FROM parquet_schema($files) GROUP BY file_name)",
-                        {"files": files}).fetchone()
+    count = _execute(con, "SELECT count(DISTINCT names) FROM (SELECT list(name || ':' || coalesce(num_children, 0) "
+                     "ORDER BY name) AS names FROM parquet_schema($files) GROUP BY file_name)",
+                     {"files": files}).fetchone()
     return bool(count and count[0] > 1)
+
+
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
+    """con.execute(sql, parameters), without DuckDB importing pandas to bind them.
+
+    DuckDB 1.5.5 imports pandas to convert any bound Python value (it compares each with pandas.NaT):
+    0.3 to 0.5 s, more than most statements take, and in every `s3meta query` with a window. pandas is
+    optional to DuckDB, so while a statement binds, a pandas not imported yet reads as absent and
+    DuckDB converts the values itself; an imported one is used as before. (For those milliseconds
+    another thread could not import pandas either; the toolkit imports it only to make DataFrames.)
+    """
+    if not parameters or "pandas" in sys.modules:
+        return con.execute(sql, parameters)
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # `import pandas` raises ImportError
+    try:
+        return con.execute(sql, parameters)
+    finally:
+        if "pandas" in sys.modules and sys.modules["pandas"] is None:
+            del sys.modules["pandas"]
 
 
 def _quoted(name: str) -> str:
@@ -635,16 +655,6 @@ def _table_root(metadata: str) -> str:
     if root.endswith("/metadata"):
         root = root[: -len("/metadata")]
     return root.rstrip("/") + "/"
-
-
-def _text(value: str) -> str:
-    """`value` as a SQL expression that holds none of its characters: its UTF-8 bytes in hex, decoded.
-
-    For the sandbox's paths, set once per session: binding any Python value makes DuckDB 1.5.5
-    import pandas (its value conversion compares with pandas.NaT), 0.45 s a run, and a bound
-    Python list is no cheaper. Hex digits cannot end a string literal, so nothing can be injected.
-    """
-    return f"decode(unhex('{value.encode('utf-8').hex()}'))"
 
 
 def _literal(value: str) -> str:
