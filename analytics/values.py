@@ -173,7 +173,7 @@ def field_texts(array: pa.Array) -> pa.Array:
     if kind == "dictionary":
         return field_texts(array.dictionary_decode())
     if kind in ("list", "map", "struct"):
-        return pc.if_else(pc.is_valid(array), json_texts(array, sort_keys=True), literal(None))
+        return _valid_only(array, lambda valid: json_texts(valid, sort_keys=True))
     return strings([None if v is None else text(v) for v in array.to_pylist()])
 
 
@@ -190,15 +190,25 @@ def json_texts(array: pa.Array, sort_keys: bool = False) -> pa.Array:
         encoded = join(literal('"'), field_texts(array), literal('"'))
     elif kind in ("null", "bool", "integer", "float", "decimal"):
         encoded = field_texts(array)
-    elif kind == "list":
-        encoded = _json_lists(array, sort_keys)
-    elif kind == "map":
-        encoded = _json_maps(array, sort_keys)
-    elif kind == "struct":
-        encoded = _json_structs(array, sort_keys)
+    elif kind in ("list", "map", "struct"):
+        nested = {"list": _json_lists, "map": _json_maps, "struct": _json_structs}[kind]
+        encoded = _valid_only(array, lambda valid: nested(valid, sort_keys))
     else:
         return strings([json.dumps(jsonable(v), ensure_ascii=False, sort_keys=sort_keys) for v in array.to_pylist()])
     return pc.fill_null(encoded, literal("null"))
+
+
+def _valid_only(array: pa.Array, convert) -> pa.Array:
+    """convert() of the array's valid values, null where the array is: nested columns are often mostly
+    NULL (a delete has no tags, few records carry an annotation), and their conversion is the dearest."""
+    import pyarrow.compute as pc
+
+    if not array.null_count:
+        return convert(array)
+    if array.null_count == len(array):
+        return pa.nulls(len(array), pa.string())
+    valid = pc.is_valid(array)
+    return pc.replace_with_mask(pa.nulls(len(array), pa.string()), valid, convert(array.filter(valid)))
 
 
 def json_strings(texts: pa.Array) -> pa.Array:

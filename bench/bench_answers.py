@@ -55,6 +55,7 @@ import duckdb
 mode, data, payload = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
+con.execute("SET enable_progress_bar = false")  # as s3meta: no bar drawn on stdout from `python -c`
 for table in ("journal", "inventory"):
     files = sorted(glob.glob(os.path.join(data, table, "**", "*.parquet"), recursive=True))
     if files:

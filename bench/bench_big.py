@@ -42,16 +42,18 @@ data, since, until = sys.argv[1], sys.argv[2], sys.argv[3]
 files = sorted(glob.glob(os.path.join(data, "journal", "**", "*.parquet"), recursive=True))
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
+con.execute("SET enable_progress_bar = false")  # drawn on stdout, the answer's channel, from `python -c`
 con.read_parquet(files).create_view("journal")
 groups = con.execute(
     "SELECT count(*) AS total, count(*) FILTER (WHERE stats_min_value::TIMESTAMP < $until "
     "AND stats_max_value::TIMESTAMP >= $since) AS meeting FROM parquet_metadata($files) "
     "WHERE path_in_schema = 'record_timestamp'", {"files": files, "since": since, "until": until}).fetchone()
 out = {"row_groups": groups[0], "row_groups_meeting_window": groups[1], "files": len(files)}
-con.execute("PRAGMA enable_profiling = 'json'")
-con.execute("SET profiling_mode = 'detailed'")
 profile = os.path.join(os.path.dirname(os.path.abspath(data)), "pruning-profile.json")
+con.execute("PRAGMA enable_profiling = 'json'")
+# Until it has a file, profiling prints each statement's profile on stdout: the last line is the answer.
 con.execute("SET profiling_output = '" + profile.replace("'", "''") + "'")  # SET takes no parameters
+con.execute("SET profiling_mode = 'detailed'")
 
 def rchar():
     with open("/proc/self/io") as fh:
@@ -100,7 +102,7 @@ def main() -> int:
                            capture_output=True, text=True)
     if probe.returncode:
         raise SystemExit(probe.stderr)
-    p = json.loads(probe.stdout)
+    p = json.loads(probe.stdout.splitlines()[-1])
     share = p["row_groups_meeting_window"] / p["row_groups"]
     results["pruning"] = p
     print(f"2. pruning, 1 day of 30: {p['row_groups_meeting_window']} of {p['row_groups']} row groups in "
