@@ -21,6 +21,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
+from . import kernels as pc
 from .values import display, display_texts, field_texts, join, json_texts, literal, replace_chars, strings
 
 FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
@@ -270,8 +271,6 @@ def _write_csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch], out: IO[byt
     def convert(batch: pa.RecordBatch) -> pa.Buffer:
         columns = [_csv_column(column) for column in batch.columns]
         if only and columns[0].null_count:
-            import pyarrow.compute as pc
-
             # A lone empty field would be an empty line, which CSV readers skip: write "" instead.
             columns = [pc.fill_null(field_texts(columns[0]), literal(""))]
         sink = pa.BufferOutputStream()
@@ -289,7 +288,7 @@ def _write_csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch], out: IO[byt
 
 def _csv_column(column: pa.Array) -> pa.Array:
     # Arrow writes these as `text` does (booleans as true/false, dates in ISO 8601, integral decimals
-    # as integers), with no conversion here, so a plain aggregate does not even import pyarrow.compute.
+    # as integers), with no conversion here, so a plain aggregate calls no compute function at all.
     # Everything else is converted first (ISO timestamps, maps as JSON, NaN as NULL).
     kind, t = column.type, pa.types
     if (t.is_string(kind) or t.is_large_string(kind) or t.is_integer(kind) or t.is_boolean(kind)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from . import kernels as pc
 from .buffers import arrow_buffer
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
@@ -142,8 +143,6 @@ def field_texts(array: pa.Array) -> pa.Array:
 
     Strings come back as they are; nested values as JSON with sorted keys.
     """
-    import pyarrow.compute as pc
-
     kind = _kind(array.type)
     if kind == "string":
         return array if array.type == pa.string() else pc.cast(array, pa.string())
@@ -179,8 +178,6 @@ def field_texts(array: pa.Array) -> pa.Array:
 
 def json_texts(array: pa.Array, sort_keys: bool = False) -> pa.Array:
     """Each value as JSON text (what `json.dumps(jsonable(value))` writes), NULL as `null`: no nulls left."""
-    import pyarrow.compute as pc
-
     kind = _kind(array.type)
     if kind == "dictionary":
         return json_texts(array.dictionary_decode(), sort_keys)
@@ -201,14 +198,12 @@ def json_texts(array: pa.Array, sort_keys: bool = False) -> pa.Array:
 def _valid_only(array: pa.Array, convert) -> pa.Array:
     """convert() of the array's valid values, null where the array is: nested columns are often mostly
     NULL (a delete has no tags, few records carry an annotation), and their conversion is the dearest."""
-    import pyarrow.compute as pc
-
     if not array.null_count:
         return convert(array)
     if array.null_count == len(array):
         return pa.nulls(len(array), pa.string())
     valid = pc.is_valid(array)
-    return pc.replace_with_mask(pa.nulls(len(array), pa.string()), valid, convert(array.filter(valid)))
+    return pc.replace_with_mask(pa.nulls(len(array), pa.string()), valid, convert(pc.filter(array, valid)))
 
 
 def json_strings(texts: pa.Array) -> pa.Array:
@@ -218,8 +213,6 @@ def json_strings(texts: pa.Array) -> pa.Array:
 
 def display_texts(array: pa.Array, width: int = 60) -> pa.Array:
     """`display` of each value: NULL shown, control characters escaped, long text cut with '…'."""
-    import pyarrow.compute as pc
-
     texts = replace_chars(pc.fill_null(field_texts(array), literal("NULL")), _DISPLAY_ESCAPES)
     cut = join(pc.utf8_slice_codeunits(texts, 0, width - 1), literal("…"))
     return pc.if_else(pc.greater(pc.utf8_length(texts), _int32(width)), cut, texts)
@@ -228,8 +221,6 @@ def display_texts(array: pa.Array, width: int = 60) -> pa.Array:
 def replace_chars(texts: pa.Array, replacements: list[tuple[str, str]]) -> pa.Array:
     """`texts` with each character of `replacements` replaced (in order), one pass per character over
     only the values that hold any of them: most batches hold none."""
-    import pyarrow.compute as pc
-
     pattern = "[" + "".join(re.escape(char) for char, _ in replacements) + "]"
     found = pc.match_substring_regex(texts, pattern)  # null for a null text, which stays null
     if not pc.any(found).as_py():
@@ -242,8 +233,6 @@ def replace_chars(texts: pa.Array, replacements: list[tuple[str, str]]) -> pa.Ar
 
 def join(*parts: pa.Array | pa.Scalar) -> pa.Array:
     """Element-wise concatenation; a null part makes the result null."""
-    import pyarrow.compute as pc
-
     return pc.binary_join_element_wise(*parts, literal(""))
 
 
@@ -255,8 +244,6 @@ def _float_texts(array: pa.Array) -> pa.Array:
     # Arrow prints the shortest digits that round-trip, as Python does; the fix-ups give Python's `1.0`
     # for `1` and `1e-07` for `1e-7`. Below 1e-4 and from 1e10 the notation may still differ from
     # Python's (0.00001 for 1e-05), never the value.
-    import pyarrow.compute as pc
-
     values = pc.cast(array, pa.float64())
     texts = pc.cast(pc.if_else(pc.is_finite(values), values, pa.nulls(1, pa.float64())[0]), pa.string())
     texts = pc.replace_substring_regex(texts, r"^(-?\d+)$", r"\1.0")
@@ -265,8 +252,6 @@ def _float_texts(array: pa.Array) -> pa.Array:
 
 def _timestamp_texts(array: pa.Array) -> pa.Array:
     """ISO 8601 as datetime.isoformat() writes it: a fraction only when not zero, an offset when zoned."""
-    import pyarrow.compute as pc
-
     unit, zone = array.type.unit, array.type.tz
     if unit in ("s", "ms"):
         array = pc.cast(array, pa.timestamp("us", zone))
@@ -283,8 +268,6 @@ def _timestamp_texts(array: pa.Array) -> pa.Array:
 
 def _children(array: pa.Array) -> tuple[pa.Array, int, int]:
     """A list or map array's offsets counted from 0, and the slice (start, length) of its child values."""
-    import pyarrow.compute as pc
-
     offsets = array.offsets
     start, end = offsets[0], offsets[-1]
     return pc.subtract(offsets, start), start.as_py(), end.as_py() - start.as_py()
@@ -292,16 +275,12 @@ def _children(array: pa.Array) -> tuple[pa.Array, int, int]:
 
 def _enclose(array: pa.Array, offsets: pa.Array, items: pa.Array, opening: str, closing: str) -> pa.Array:
     """Each list's items joined by ", " between `opening` and `closing`; null where `array` is null."""
-    import pyarrow.compute as pc
-
     lists = (pa.LargeListArray if offsets.type == pa.int64() else pa.ListArray).from_arrays(offsets, items)
     enclosed = join(literal(opening), pc.binary_join(lists, literal(", ")), literal(closing))
     return pc.if_else(pc.is_valid(array), enclosed, literal(None))
 
 
 def _json_lists(array: pa.Array, sort_keys: bool) -> pa.Array:
-    import pyarrow.compute as pc
-
     if pa.types.is_fixed_size_list(array.type):
         array = pc.cast(array, pa.list_(array.type.value_field))
     offsets, start, length = _children(array)
@@ -309,8 +288,6 @@ def _json_lists(array: pa.Array, sort_keys: bool) -> pa.Array:
 
 
 def _json_maps(array: pa.Array, sort_keys: bool) -> pa.Array:
-    import pyarrow.compute as pc
-
     offsets, start, length = _children(array)
     keys = pc.fill_null(field_texts(array.keys.slice(start, length)), literal("null"))  # JSON keys are str(key)
     entries = join(json_strings(keys), literal(": "), json_texts(array.items.slice(start, length), sort_keys))
@@ -328,8 +305,6 @@ def _json_maps(array: pa.Array, sort_keys: bool) -> pa.Array:
 
 
 def _json_structs(array: pa.Array, sort_keys: bool) -> pa.Array:
-    import pyarrow.compute as pc
-
     fields = dict(zip((f.name for f in array.type), array.flatten(), strict=True))
     names = sorted(fields) if sort_keys else list(fields)
     if not names:
