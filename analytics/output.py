@@ -13,7 +13,6 @@ import html
 import json
 import os
 import shutil
-import subprocess
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -385,6 +384,8 @@ def page(text: str, command: str) -> bool:
     False when the pager cannot be started, so that the caller prints the text itself."""
     # less: quit at once when the text fits one screen (-F), keep it on screen afterwards (-X), and
     # show the escapes we never write anyway raw (-R); the user's own $LESS wins.
+    import subprocess  # here: only a terminal's table is paged
+
     env = {**os.environ, "LESS": os.environ.get("LESS", "FRX")}
     try:
         proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)

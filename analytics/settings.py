@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -188,6 +187,8 @@ def read(config: str | os.PathLike | ConfigFile | None = None, env: Mapping[str,
         if named:
             raise BadInput(f"config file not found: {path}")
         return ConfigFile(path, False, False, {})
+    import tomllib  # here: most runs have no config file, and the parser is 10 ms of every command's start
+
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

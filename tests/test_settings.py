@@ -301,8 +301,10 @@ def test_the_config_document_is_parsed_once_per_run(tmp_path, hand_data, monkeyp
     from analytics import cli as command
 
     config = _report_config(tmp_path, hand_data)
+    import tomllib
+
     parsed = []
-    real = settings.tomllib.loads
-    monkeypatch.setattr(settings.tomllib, "loads", lambda text: parsed.append(text) or real(text))
+    real = tomllib.loads
+    monkeypatch.setattr(tomllib, "loads", lambda text: parsed.append(text) or real(text))
     assert command.main(["report", "--config", str(config), *WINDOW_ARGS]) == 0
     assert len(parsed) == 1 and json.loads(capsys.readouterr().out)["window"]["since"] == "2025-11-20T00:00:00"
