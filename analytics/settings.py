@@ -106,6 +106,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "AWS CLI profile (default: AWS_PROFILE or the default chain)"),
     Setting("timeout", "S3META_TIMEOUT", float, ENGINES,
             "stop a query that runs longer than this, and exit 3 (athena: stopped in Athena too)", metavar="SECONDS"),
+    Setting("memory_limit", "S3META_MEMORY_LIMIT", str, _DUCKDB,
+            "the memory DuckDB may use, such as 4GB; beyond it a query spills to the session's private temp "
+            "folder (default 2GB)", metavar="SIZE"),
 )}
 ENGINE_OPTIONS = {engine: tuple(s.name for s in SETTINGS.values() if engine in s.engines and s.name != "engine")
                   for engine in ENGINES}

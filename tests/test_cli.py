@@ -359,3 +359,28 @@ def test_a_timeout_from_the_environment_or_a_profile_is_checked_too(hand_data, t
     config.write_text(f'[profiles.p]\ntimeout = {value if value in ("nan", "inf", "0") else repr(value)}\n')
     one_line_error(cli("--config", str(config), "--profile", "p", "sql", "SELECT 1", "--data", str(hand_data)), 2,
                    "setting 'timeout' must be a positive number")
+
+
+def test_duckdb_memory_is_bounded_by_default_and_settable(hand_data, tmp_path):
+    """DuckDB's own default is 80% of the machine; s3meta's is 2GB, from a flag, $S3META_MEMORY_LIMIT
+    or a profile, and beyond it a query spills into the session's private temp folder."""
+    shown = "SELECT current_setting('memory_limit') AS m"
+    assert cli("sql", shown, "--data", str(hand_data), "--format", "csv").stdout == 'm\n"1.8 GiB"\n'
+    assert cli("sql", shown, "--data", str(hand_data), "--format", "csv", "--memory-limit", "512MiB").stdout \
+        == 'm\n"512.0 MiB"\n'
+    assert cli("sql", shown, "--data", str(hand_data), "--format", "csv", env={"S3META_MEMORY_LIMIT": "4GB"}).stdout \
+        == 'm\n"3.7 GiB"\n'
+    config = tmp_path / "c.toml"
+    config.write_text('[profiles.p]\nmemory_limit = "1GiB"\n')
+    assert cli("--config", str(config), "--profile", "p", "sql", shown, "--data", str(hand_data),
+               "--format", "csv").stdout == 'm\n"1.0 GiB"\n'
+
+
+@pytest.mark.parametrize("value,fragment", [
+    ("lots", "expected a size such as 2GB"), ("1e9", "expected a size"), ("-1GB", "expected a size"),
+    ("99MB", "too little for DuckDB"), ("0GiB", "too little"), ("2GB'; SET x=1; --", "expected a size"),
+])
+def test_a_bad_memory_limit_is_one_line(hand_data, value, fragment):
+    one_line_error(cli("sql", "SELECT 1", "--data", str(hand_data), f"--memory-limit={value}"), 2, fragment)
+    one_line_error(cli("sql", "SELECT 1", "--data", str(hand_data), env={"S3META_MEMORY_LIMIT": value}), 2,
+                   fragment)

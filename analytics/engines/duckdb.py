@@ -26,6 +26,13 @@ from .base import Engine, Progress, Rendered, Stream
 # The rows of the buckets given with --bucket (a variable set once per session); all rows without it.
 IN_BUCKETS = "list_contains(getvariable('s3meta_buckets'), bucket)"
 PROGRESS_AFTER = 1.0  # seconds before a query's progress is shown: quick ones never flash a line
+# DuckDB's own default is 80% of the machine's memory: a 50M-row journal's prefix_delete_volume took
+# 7.4 GiB. Bounded, a big query spills to the session's temp folder instead, and a scheduled report
+# cannot starve what else the machine runs (--memory-limit, $S3META_MEMORY_LIMIT to change it).
+MEMORY_LIMIT = "2GB"
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?B|[KMGT]iB)\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_LEAST_MEMORY = 100e6  # below, DuckDB cannot even open its session (an out-of-memory error at connect)
 
 # DuckDB type names accepted for each Arrow type of the schema. Timestamps may also arrive with a
 # zone (an export from Athena); the session zone is UTC, so they compare as AWS's UTC values do.
@@ -96,8 +103,7 @@ class DuckDBEngine(Engine):
             config["extension_directory"] = str(_extension_directory())
         if threads:
             config["threads"] = threads
-        if memory_limit:
-            config["memory_limit"] = memory_limit
+        config["memory_limit"] = _memory_limit(MEMORY_LIMIT if memory_limit is None else str(memory_limit))
         # A private folder for DuckDB's spill files (mode 0700, removed at close or at exit). DuckDB's
         # default, `.tmp` in the working folder with symlinks resolved, is added to the sandbox's
         # allowed directories, so whatever the working folder (cron's is $HOME) put there was readable.
@@ -505,6 +511,16 @@ def _execute(con: duckdb.DuckDBPyConnection, sql: str, parameters: Any = None) -
     finally:
         if "pandas" in sys.modules and sys.modules["pandas"] is None:
             del sys.modules["pandas"]
+
+
+def _memory_limit(text: str) -> str:
+    """A memory_limit setting checked, as DuckDB reads it (GB = 10^9 bytes, GiB = 2^30)."""
+    size = _SIZE.match(text)
+    if not size:
+        raise BadInput(f"memory_limit: expected a size such as 2GB or 512MB (got {text[:60]!r})")
+    if float(size.group(1)) * _UNITS[size.group(2).lower()] < _LEAST_MEMORY:
+        raise BadInput(f"memory_limit: {text.strip()} is too little for DuckDB; give 100MB or more")
+    return text.strip()
 
 
 def _quoted(name: str) -> str:
