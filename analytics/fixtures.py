@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import hashlib
 import ipaddress
 import json
-import ctypes
-import gc
 import os
 import shutil
 import tempfile
