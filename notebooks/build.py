@@ -237,10 +237,12 @@ Which one first? Not the first critical in time: on the first day of the journal
 empty, so every busy account is "never seen before" and a routine hour of its deletes reads as a
 critical mass delete (a report still learning its baseline may hold those at info, but the choice
 here must not rest on that). What an attacker does is hide many keys at once, so take the mass
-delete that counted the most deletes, then the worst severity. Its incident holds the related
-findings and the command the report says to run next."""),
+delete that counted the most deletes, then the worst severity, among those whose incident leads to
+a restore plan (one held at info can be grouped under another finding, whose next step is not a
+restore). Its incident holds the related findings and the command the report says to run next."""),
     ("code", """\
-mass = [(i, f) for i in incidents for f in i.findings if f.detector == "mass_delete"]
+mass = [(i, f) for i in incidents for f in i.findings if f.detector == "mass_delete"
+        and any(s.argv[1] == "restore-plan" for s in i.steps)]
 if mass:
     incident, finding = max(mass, key=lambda p: (p[1].evidence.get("count") or 0, severity_rank(p[1].severity)))
     actor, ip = finding.evidence.get("requester"), finding.evidence.get("source_ip")
